@@ -1,0 +1,201 @@
+/**
+ * The configuration contract: what an operator writes (`Config`, everything
+ * optional, defaults documented where declared) and what the rest of Fulcrum
+ * receives after validation (`ResolvedConfig`, nothing optional).
+ *
+ * All durations are milliseconds and all sizes bytes unless a name says otherwise.
+ */
+import type { Strategy } from "../types.ts";
+
+export const STRATEGY_NAMES = ["round-robin", "least-load", "weighted", "p2c", "hash"] as const;
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** `"ip"` or `"header:<Name>"`: what the `hash` strategy and the rate limiter key on. */
+export type KeySource = "ip" | `header:${string}`;
+
+/** A static backend: a URL, `{ url, weight }`, or the distributed balancer's `{ host, port }`. */
+export type BackendConfig = string | { url: string; weight?: number } | { host: string; port: number; weight?: number };
+
+export interface Config {
+  listen?: {
+    /** @default 4000 */
+    port?: number;
+    /** @default "0.0.0.0" */
+    hostname?: string;
+    /** Serve HTTPS with these PEM files (paths). */
+    tls?: { cert: string; key: string };
+  };
+  /** Static backends, routed to as given. */
+  backends?: BackendConfig[];
+  /** Backends Fulcrum spawns and supervises itself. */
+  instances?: {
+    /** Entry file, run as `bun run <location> --port <N>`. Relative to the config file. */
+    location?: string;
+    /** Argv to run instead of `location`; `--port <N>` is appended and `PORT=<N>` set. */
+    command?: string[];
+    /** Working directory of each instance. @default the config file's directory */
+    cwd?: string;
+    /** Extra environment for each instance. */
+    env?: Record<string, string>;
+    /** @default 2 */
+    min?: number;
+    /** @default 8 */
+    max?: number;
+    /** First port tried; ports in use are skipped. @default 5001 */
+    basePort?: number;
+    /** How long a new instance may take to pass its first health probe. @default 10000 */
+    startTimeout?: number;
+    /** SIGTERM-to-SIGKILL grace for a stopping instance. @default 10000 */
+    stopTimeout?: number;
+  };
+  /**
+   * A strategy name, `{ name: "hash", key: "header:X-User" }`, or your own
+   * object implementing `Strategy`. @default "least-load"
+   */
+  strategy?: StrategyName | { name: StrategyName; key?: KeySource } | Strategy;
+  health?: {
+    /** @default "/health" */
+    path?: string;
+    /** @default 5000 */
+    interval?: number;
+    /** @default 2000 */
+    timeout?: number;
+    /** Consecutive successful probes that make an unhealthy backend healthy. @default 1 */
+    rise?: number;
+    /** Consecutive failed probes that make a healthy backend unhealthy. @default 2 */
+    fall?: number;
+    /** Passive checks: eject a backend after consecutive failed requests. */
+    eject?: {
+      /** @default 3 */
+      consecutiveFailures?: number;
+      /** Ejection lasts `baseTime` × times ejected. @default 10000 */
+      baseTime?: number;
+    };
+  };
+  scaling?: {
+    /** @default 5000 */
+    checkInterval?: number;
+    /** @default 3 */
+    scaleUpThreshold?: number;
+    /** @default 0.5 */
+    scaleDownThreshold?: number;
+    /** @default 30000 */
+    idleTimeout?: number;
+    /** @default 10000 */
+    cooldown?: number;
+  };
+  proxy?: {
+    /** Deadline for opening an upstream WebSocket. @default 5000 */
+    connectTimeout?: number;
+    /** Deadline for the first response byte; 504 after it. @default 60000 */
+    responseTimeout?: number;
+    /** Client connection idle timeout (Bun caps it at 255 s). @default 60000 */
+    idleTimeout?: number;
+    /** Retries on another backend after a connection failure. @default 2 */
+    retries?: number;
+    /** @default 104857600 */
+    maxBodySize?: number;
+    /** Send the client's `Host` upstream. @default true */
+    preserveHost?: boolean;
+    /** Peers whose `X-Forwarded-*` headers are believed: `true`, or a list of CIDRs. @default false */
+    trustProxy?: boolean | string[];
+  };
+  rateLimit?: {
+    requestsPerSecond: number;
+    /** @default requestsPerSecond */
+    burst?: number;
+    /** @default "ip" */
+    key?: KeySource;
+    /** @default "memory" */
+    store?: "memory" | "redis";
+  };
+  admin?: {
+    /** Serve the `/lb-*` endpoints on this port only. @default the listen port */
+    port?: number;
+    /** Bearer token that `/lb-admin` mutations require. */
+    token?: string;
+  };
+  cluster?: {
+    /** Processes sharing the listen port. @default 1 */
+    workers?: number;
+    /** Redis URL for state shared between workers. */
+    redis?: string;
+  };
+  log?: {
+    /** @default "info" */
+    level?: LogLevel;
+    /** @default "text" */
+    format?: "text" | "json";
+    /** Per-request `REQUEST:`/`RESPONSE:` lines. @default true */
+    access?: boolean;
+  };
+}
+
+export type StrategySpec =
+  | { readonly kind: "builtin"; readonly name: StrategyName; readonly key: KeySource }
+  | { readonly kind: "custom"; readonly strategy: Strategy };
+
+export interface ResolvedBackend {
+  /** Normalized origin: `http://localhost:3001`. */
+  readonly url: string;
+  /** `host:port` as written in the URL. */
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+}
+
+export interface ResolvedInstances {
+  /** Full argv before `--port <N>` is appended. */
+  readonly command: readonly string[];
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly min: number;
+  readonly max: number;
+  readonly basePort: number;
+  readonly startTimeout: number;
+  readonly stopTimeout: number;
+}
+
+export interface ResolvedConfig {
+  readonly listen: { readonly port: number; readonly hostname: string; readonly tls: { readonly cert: string; readonly key: string } | null };
+  readonly backends: readonly ResolvedBackend[];
+  readonly instances: ResolvedInstances | null;
+  readonly strategy: StrategySpec;
+  readonly health: {
+    readonly path: string;
+    readonly interval: number;
+    readonly timeout: number;
+    readonly rise: number;
+    readonly fall: number;
+    readonly eject: { readonly consecutiveFailures: number; readonly baseTime: number };
+  };
+  readonly scaling: {
+    readonly checkInterval: number;
+    readonly scaleUpThreshold: number;
+    readonly scaleDownThreshold: number;
+    readonly idleTimeout: number;
+    readonly cooldown: number;
+  };
+  readonly proxy: {
+    readonly connectTimeout: number;
+    readonly responseTimeout: number;
+    readonly idleTimeout: number;
+    readonly retries: number;
+    readonly maxBodySize: number;
+    readonly preserveHost: boolean;
+    /** `true` trusts every peer; a list trusts peers inside those CIDRs. */
+    readonly trustProxy: boolean | readonly string[];
+  };
+  readonly rateLimit: {
+    readonly requestsPerSecond: number;
+    readonly burst: number;
+    readonly key: KeySource;
+    readonly store: "memory" | "redis";
+  } | null;
+  readonly admin: { readonly port: number | null; readonly token: string | null };
+  readonly cluster: { readonly workers: number; readonly redis: string | null };
+  readonly log: { readonly level: LogLevel; readonly format: "text" | "json"; readonly access: boolean };
+}

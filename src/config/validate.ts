@@ -1,0 +1,297 @@
+/**
+ * Raw config (any object a config file produced) → `ResolvedConfig`, with every
+ * default filled in, or a `ConfigError` listing every problem. Runs once, at load.
+ * Defaults here must match the `@default` tags in schema.ts (a unit test checks).
+ */
+import { parseCidr } from "./cidr.ts";
+import { ConfigError, Fields, isPlainObject, show, type ConfigIssue } from "./fields.ts";
+import {
+  LOG_LEVELS,
+  STRATEGY_NAMES,
+  type KeySource,
+  type ResolvedBackend,
+  type ResolvedConfig,
+  type ResolvedInstances,
+  type StrategyName,
+  type StrategySpec,
+} from "./schema.ts";
+import { isAbsolute, resolve } from "node:path";
+
+export interface ValidateOptions {
+  /** Directory relative paths in the config are resolved against. */
+  readonly baseDir: string;
+  /** The `bun` executable managed `location` entries are run with. */
+  readonly bunPath: string;
+  /** Where a value came from when not the file ("PORT", "--port"), by path. */
+  readonly origins?: ReadonlyMap<string, string>;
+}
+
+const KEY_SOURCE = /^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/;
+const keySourceProblem = (s: string) => (KEY_SOURCE.test(s) ? undefined : `must be "ip" or "header:<Name>"`);
+
+export function validateConfig(raw: unknown, options: ValidateOptions): ResolvedConfig {
+  const issues: ConfigIssue[] = [];
+  if (!isPlainObject(raw)) throw new ConfigError([{ path: "", message: `config must be an object, got ${show(raw)}` }]);
+  const root = new Fields(raw, "", issues);
+
+  const listen = root.section("listen");
+  const tlsFields = listen.object("tls");
+  const config: ResolvedConfig = {
+    listen: {
+      port: listen.number("port", 4000, { integer: true, min: 0, max: 65535 }),
+      hostname: listen.string("hostname", "0.0.0.0"),
+      tls: tlsFields ? { cert: tlsFields.string("cert", ""), key: tlsFields.string("key", "") } : null,
+    },
+    backends: readBackends(root, issues),
+    instances: readInstances(root, options),
+    strategy: readStrategy(root),
+    health: readHealth(root),
+    scaling: readScaling(root),
+    proxy: readProxy(root),
+    rateLimit: readRateLimit(root),
+    admin: readAdmin(root),
+    cluster: readCluster(root),
+    log: readLog(root),
+  };
+  if (tlsFields) {
+    for (const key of ["cert", "key"] as const) if (!tlsFields.has(key)) tlsFields.fail(key, "is required (a path to a PEM file)");
+    tlsFields.rejectUnknown();
+  }
+  listen.rejectUnknown();
+  root.rejectUnknown();
+  checkAcrossSections(config, issues);
+
+  if (issues.length > 0) throw new ConfigError(withOrigins(issues, options.origins));
+  return config;
+}
+
+function withOrigins(issues: ConfigIssue[], origins: ReadonlyMap<string, string> | undefined): ConfigIssue[] {
+  if (!origins) return issues;
+  return issues.map((issue) => {
+    const origin = origins.get(issue.path) ?? origins.get(issue.path.replace(/\[\d+\]$/, ""));
+    return origin ? { ...issue, path: `${issue.path} (from ${origin})` } : issue;
+  });
+}
+
+function checkAcrossSections(config: ResolvedConfig, issues: ConfigIssue[]): void {
+  const { instances, scaling, admin, listen } = config;
+  if (instances && instances.min > instances.max) {
+    issues.push({ path: "instances.min", message: `must be <= instances.max (${instances.max}), got ${instances.min}` });
+  }
+  if (scaling.scaleDownThreshold >= scaling.scaleUpThreshold) {
+    issues.push({
+      path: "scaling.scaleDownThreshold",
+      message: `must be < scaling.scaleUpThreshold (${scaling.scaleUpThreshold}), got ${scaling.scaleDownThreshold}`,
+    });
+  }
+  if (admin.port !== null && admin.port === listen.port && listen.port !== 0) {
+    issues.push({ path: "admin.port", message: `must differ from listen.port (leave it unset to share the port), got ${admin.port}` });
+  }
+  if (config.backends.length === 0 && !instances) {
+    issues.push({ path: "", message: "nothing to balance: set `backends` or `instances` in the config, or pass --backend URL" });
+  }
+}
+
+/** `http://host[:port]` with no path: returns the normalized origin or a problem. */
+export function parseBackendUrl(text: string): { url: string; host: string; port: number } | string {
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    return "must be a URL like http://127.0.0.1:3001";
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return "must start with http:// or https://";
+  if ((parsed.pathname !== "/" && parsed.pathname !== "") || parsed.search || parsed.hash) {
+    return "must be an origin without a path (http://host:port)";
+  }
+  if (parsed.username || parsed.password) return "must not contain credentials";
+  const port = parsed.port ? Number(parsed.port) : parsed.protocol === "https:" ? 443 : 80;
+  return { url: `${parsed.protocol}//${parsed.host}`, host: parsed.host, port };
+}
+
+function readBackends(root: Fields, issues: ConfigIssue[]): ResolvedConfig["backends"] {
+  const list = root.raw("backends");
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) {
+    root.fail("backends", `must be a list of URLs or { url, weight } objects, got ${show(list)}`);
+    return [];
+  }
+  const out: ResolvedBackend[] = [];
+  list.forEach((entry, i) => {
+    const path = `backends[${i}]`;
+    const item = new Fields(isPlainObject(entry) ? entry : { url: entry }, path, issues);
+    // The distributed balancer's backends.json wrote { host, port }.
+    const url = item.has("host")
+      ? `http://${String(item.raw("host"))}:${String(item.raw("port"))}`
+      : item.raw("url");
+    const weight = item.number("weight", 1, { min: 0, max: 1_000_000 });
+    if (isPlainObject(entry)) item.rejectUnknown();
+    const parsed = typeof url === "string" ? parseBackendUrl(url) : "must be a URL string";
+    if (typeof parsed === "string") issues.push({ path: isPlainObject(entry) && !item.has("host") ? `${path}.url` : path, message: `${parsed}, got ${show(url)}` });
+    else out.push({ ...parsed, weight });
+  });
+  return out;
+}
+
+function readInstances(root: Fields, options: ValidateOptions): ResolvedInstances | null {
+  const f = root.object("instances");
+  if (!f) return null;
+  const location = f.optionalString("location");
+  let command: string[] = [];
+  if (f.has("command")) {
+    const v = f.raw("command");
+    if (Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === "string" && s !== "")) command = v;
+    else f.fail("command", `must be a non-empty list of strings (argv), got ${show(v)}`);
+  }
+  if (location && command.length > 0) f.fail("command", "set either instances.location or instances.command, not both");
+  if (!location && !f.has("command")) f.fail("location", "is required: an entry file run as `bun run <location> --port <N>` (or set instances.command)");
+  if (location) command = [options.bunPath, "run", isAbsolute(location) ? location : resolve(options.baseDir, location)];
+
+  const cwd = f.string("cwd", options.baseDir);
+  const envValue = f.raw("env");
+  let env: Record<string, string> = {};
+  if (envValue !== undefined) {
+    if (isPlainObject(envValue) && Object.values(envValue).every((v) => typeof v === "string")) env = envValue as Record<string, string>;
+    else f.fail("env", `must be an object of string values, got ${show(envValue)}`);
+  }
+  const resolved: ResolvedInstances = {
+    command,
+    cwd: isAbsolute(cwd) ? cwd : resolve(options.baseDir, cwd),
+    env,
+    min: f.number("min", 2, { integer: true, min: 0, max: 1000 }),
+    max: f.number("max", 8, { integer: true, min: 1, max: 1000 }),
+    basePort: f.number("basePort", 5001, { integer: true, min: 1, max: 65535 }),
+    startTimeout: f.duration("startTimeout", 10_000, 1),
+    stopTimeout: f.duration("stopTimeout", 10_000),
+  };
+  f.rejectUnknown();
+  return resolved;
+}
+
+function readStrategy(root: Fields): StrategySpec {
+  const fallback: StrategySpec = { kind: "builtin", name: "least-load", key: "ip" };
+  const v = root.raw("strategy");
+  if (v === undefined) return fallback;
+  const allowed = `one of ${STRATEGY_NAMES.map((n) => `"${n}"`).join(", ")} or an object with a pick(pool, ctx) method`;
+  if (typeof v === "string") {
+    if ((STRATEGY_NAMES as readonly string[]).includes(v)) return { ...fallback, name: v as StrategyName };
+    root.fail("strategy", `must be ${allowed}, got ${show(v)}`);
+    return fallback;
+  }
+  if (isPlainObject(v) && typeof v.pick === "function") {
+    return { kind: "custom", strategy: { name: typeof v.name === "string" ? v.name : "custom", pick: v.pick.bind(v) } };
+  }
+  const f = root.object("strategy");
+  if (!f) return fallback;
+  const name = f.oneOf("name", STRATEGY_NAMES, "least-load");
+  if (!f.has("name")) f.fail("name", `is required: ${allowed}`);
+  const key = f.string("key", "ip", keySourceProblem) as KeySource;
+  f.rejectUnknown();
+  return { kind: "builtin", name, key };
+}
+
+function readHealth(root: Fields): ResolvedConfig["health"] {
+  const f = root.section("health");
+  const eject = f.section("eject");
+  const health = {
+    path: f.string("path", "/health", (s) => (s.startsWith("/") ? undefined : 'must start with "/"')),
+    interval: f.duration("interval", 5000, 1),
+    timeout: f.duration("timeout", 2000, 1),
+    rise: f.number("rise", 1, { integer: true, min: 1, max: 100 }),
+    fall: f.number("fall", 2, { integer: true, min: 1, max: 100 }),
+    eject: {
+      consecutiveFailures: eject.number("consecutiveFailures", 3, { integer: true, min: 0 }),
+      baseTime: eject.duration("baseTime", 10_000),
+    },
+  };
+  eject.rejectUnknown();
+  f.rejectUnknown();
+  return health;
+}
+
+function readScaling(root: Fields): ResolvedConfig["scaling"] {
+  const f = root.section("scaling");
+  const scaling = {
+    checkInterval: f.duration("checkInterval", 5000, 1),
+    scaleUpThreshold: f.number("scaleUpThreshold", 3, { min: 0 }),
+    scaleDownThreshold: f.number("scaleDownThreshold", 0.5, { min: 0 }),
+    idleTimeout: f.duration("idleTimeout", 30_000),
+    cooldown: f.duration("cooldown", 10_000),
+  };
+  f.rejectUnknown();
+  return scaling;
+}
+
+function readProxy(root: Fields): ResolvedConfig["proxy"] {
+  const f = root.section("proxy");
+  const proxy = {
+    connectTimeout: f.duration("connectTimeout", 5000, 1),
+    responseTimeout: f.duration("responseTimeout", 60_000, 1),
+    idleTimeout: f.duration("idleTimeout", 60_000),
+    retries: f.number("retries", 2, { integer: true, min: 0, max: 10 }),
+    maxBodySize: f.number("maxBodySize", 104_857_600, { integer: true, min: 0 }),
+    preserveHost: f.boolean("preserveHost", true),
+    trustProxy: readTrustProxy(f),
+  };
+  f.rejectUnknown();
+  return proxy;
+}
+
+function readTrustProxy(f: Fields): boolean | readonly string[] {
+  const v = f.raw("trustProxy");
+  if (v === undefined || typeof v === "boolean") return v ?? false;
+  if (Array.isArray(v)) {
+    const bad = v.find((c) => typeof c !== "string" || !parseCidr(c));
+    if (bad === undefined) return v as string[];
+    f.fail("trustProxy", `must be true, false or a list of CIDRs like "10.0.0.0/8", got ${show(bad)} in the list`);
+    return false;
+  }
+  f.fail("trustProxy", `must be true, false or a list of CIDRs, got ${show(v)}`);
+  return false;
+}
+
+function readRateLimit(root: Fields): ResolvedConfig["rateLimit"] {
+  const f = root.object("rateLimit");
+  if (!f) return null;
+  if (!f.has("requestsPerSecond")) f.fail("requestsPerSecond", "is required (a number > 0)");
+  const requestsPerSecond = f.number("requestsPerSecond", 1, { min: 0.001 });
+  const limit = {
+    requestsPerSecond,
+    burst: f.number("burst", Math.max(1, Math.ceil(requestsPerSecond)), { integer: true, min: 1 }),
+    key: f.string("key", "ip", keySourceProblem) as KeySource,
+    store: f.oneOf("store", ["memory", "redis"] as const, "memory"),
+  };
+  f.rejectUnknown();
+  return limit;
+}
+
+function readAdmin(root: Fields): ResolvedConfig["admin"] {
+  const f = root.section("admin");
+  const admin = {
+    port: f.has("port") ? f.number("port", 0, { integer: true, min: 0, max: 65535 }) : null,
+    token: f.optionalString("token"),
+  };
+  f.rejectUnknown();
+  return admin;
+}
+
+function readCluster(root: Fields): ResolvedConfig["cluster"] {
+  const f = root.section("cluster");
+  const cluster = {
+    workers: f.number("workers", 1, { integer: true, min: 1, max: 64 }),
+    redis: f.has("redis") ? f.string("redis", "", (s) => (/^rediss?:\/\/./.test(s) ? undefined : "must be a redis:// or rediss:// URL")) || null : null,
+  };
+  f.rejectUnknown();
+  return cluster;
+}
+
+function readLog(root: Fields): ResolvedConfig["log"] {
+  const f = root.section("log");
+  const log = {
+    level: f.oneOf("level", LOG_LEVELS, "info"),
+    format: f.oneOf("format", ["text", "json"] as const, "text"),
+    access: f.boolean("access", true),
+  };
+  f.rejectUnknown();
+  return log;
+}

@@ -1,0 +1,57 @@
+/**
+ * What an upstream failure means, and whether the request may go to another
+ * backend. Pure.
+ */
+
+export type UpstreamFailure = "refused" | "reset" | "timeout" | "aborted" | "unresolved" | "other";
+
+/** Maps a rejected `fetch()` to a failure kind (codes as Bun 1.4 reports them). */
+export function classifyFetchError(error: unknown): UpstreamFailure {
+  const e = error as { name?: unknown; code?: unknown } | null;
+  if (e?.name === "TimeoutError") return "timeout";
+  if (e?.name === "AbortError") return "aborted";
+  switch (e?.code) {
+    case "ECONNREFUSED":
+    case "ConnectionRefused":
+      return "refused";
+    case "ECONNRESET":
+    case "ConnectionClosed":
+    case "EPIPE":
+      return "reset";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "unresolved";
+    case "ETIMEDOUT":
+      return "timeout";
+    default:
+      return "other";
+  }
+}
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+export function isIdempotent(method: string): boolean {
+  return IDEMPOTENT.has(method);
+}
+
+/**
+ * Retry on another backend when the backend failed before answering and
+ * resending cannot do harm: the method is idempotent or there was no body, and
+ * the body (if any) can be sent again.
+ */
+export function shouldRetry(
+  failure: UpstreamFailure,
+  request: { method: string; hasBody: boolean; bodyReplayable: boolean },
+  attempt: number,
+  retries: number,
+): boolean {
+  if (attempt >= retries) return false;
+  if (failure !== "refused" && failure !== "reset" && failure !== "unresolved") return false;
+  if (request.hasBody && !request.bodyReplayable) return false;
+  return isIdempotent(request.method) || !request.hasBody;
+}
+
+/** Failed requests feed passive ejection and `failedRequests`. */
+export function countsAsFailure(status: number): boolean {
+  return status >= 500;
+}

@@ -1,0 +1,48 @@
+/**
+ * `GET /lb-status`: a superset of the original autoscaler's shape
+ * (`total`, `healthy`, `instances[].{id, port, healthy, activeRequests,
+ * totalRequests, responseTime, load}`), plus state, URLs and scaling.
+ */
+import type { BackendView } from "../types.ts";
+
+export interface ScalingStatus {
+  readonly min: number;
+  readonly max: number;
+  readonly desired: number;
+  readonly lastAction: { readonly direction: "up" | "down"; readonly from: number; readonly to: number; readonly reason: string; readonly at: string } | null;
+}
+
+export interface StatusFacts {
+  readonly backends: readonly BackendView[];
+  readonly strategy: string;
+  /** Seconds since the balancer started. */
+  readonly uptime: number;
+  readonly scaling: ScalingStatus;
+  readonly draining: boolean;
+}
+
+export function statusBody(facts: StatusFacts) {
+  return {
+    total: facts.backends.length,
+    healthy: facts.backends.filter((b) => b.available).length,
+    strategy: facts.strategy,
+    uptime: Math.round(facts.uptime),
+    draining: facts.draining,
+    scaling: facts.scaling,
+    instances: facts.backends.map((b) => ({
+      id: b.id,
+      url: b.url,
+      port: b.port,
+      pid: b.pid ?? null,
+      managed: b.managed,
+      state: b.state,
+      healthy: b.available,
+      activeRequests: b.inflight,
+      totalRequests: b.totalRequests,
+      failedRequests: b.failedRequests,
+      responseTime: Math.round(b.responseTimeMs * 10) / 10,
+      load: Math.round(b.load * 100) / 100,
+      weight: b.weight,
+    })),
+  };
+}

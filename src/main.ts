@@ -1,0 +1,81 @@
+/**
+ * Entry point: command line → config → balancer, plus process signals.
+ *
+ *   bun run src/main.ts [--config FILE] [--port N] [--backend URL ...] [--strategy NAME]
+ *                       [--workers N] [--check] [--help] [--version]
+ */
+import pkg from "../package.json" with { type: "json" };
+import { startBalancer, type Balancer } from "./balancer.ts";
+import { CliError, parseCli, USAGE } from "./config/cli.ts";
+import { ConfigError, formatIssue } from "./config/fields.ts";
+import { loadConfig } from "./config/load.ts";
+import { Logger } from "./runtime/log.ts";
+
+function fail(message: string): never {
+  process.stderr.write(`fulcrum: ${message}\n`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  let cli;
+  try {
+    cli = parseCli(Bun.argv.slice(2));
+  } catch (error) {
+    if (error instanceof CliError) fail(error.message);
+    throw error;
+  }
+  if (cli.help) return void console.log(USAGE);
+  if (cli.version) return void console.log(`fulcrum ${pkg.version} (bun ${Bun.version})`);
+
+  let loaded;
+  try {
+    loaded = await loadConfig(cli, { cwd: process.cwd(), env: process.env, bunPath: process.execPath });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const issue of error.issues) process.stderr.write(`fulcrum: invalid config: ${formatIssue(issue)}\n`);
+    process.exit(1);
+  }
+  const { config, file } = loaded;
+  if (cli.check) {
+    console.log(JSON.stringify(config, null, 2));
+    console.log(`config OK${file ? `: ${file}` : ""}`);
+    return;
+  }
+
+  const log = new Logger(config.log);
+  let balancer: Balancer | undefined;
+  const crash = (what: string) => (error: unknown) => {
+    log.error(`${what}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    log.flush();
+    balancer?.killInstances();
+    process.exit(1);
+  };
+  process.on("uncaughtException", crash("uncaught exception"));
+  process.on("unhandledRejection", crash("unhandled rejection"));
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting now`);
+      log.flush();
+      balancer?.killInstances();
+      process.exit(1);
+    }
+    stopping = true;
+    log.info(`${signal} received`);
+    void (balancer?.stop() ?? Promise.resolve()).then(() => process.exit(0));
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  // Without a handler SIGHUP would kill the process; config reload is not built yet.
+  process.on("SIGHUP", () => log.warn("SIGHUP received: config reload is not supported yet; ignoring"));
+
+  try {
+    balancer = await startBalancer(config, log);
+  } catch (error) {
+    crash("could not start")(error);
+  }
+  if (stopping) await balancer?.stop().then(() => process.exit(0));
+}
+
+await main();

@@ -1,0 +1,118 @@
+/**
+ * Log lines in the SPEC's text format (`INFO: ...`, `HEALTH: ...`,
+ * `REQUEST: ...`, `RESPONSE: ...`, `SCALE: ...`) or one JSON object per line.
+ * Writes are batched per event-loop turn: access logs at tens of thousands of
+ * requests per second must not cost a syscall each.
+ */
+import type { LogLevel } from "../config/schema.ts";
+
+export type LogTag = "DEBUG" | "INFO" | "WARN" | "ERROR" | "HEALTH" | "REQUEST" | "RESPONSE" | "SCALE" | "INSTANCE";
+
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+const TAG_LEVEL: Record<LogTag, LogLevel> = {
+  DEBUG: "debug",
+  INFO: "info",
+  WARN: "warn",
+  ERROR: "error",
+  HEALTH: "info",
+  REQUEST: "info",
+  RESPONSE: "info",
+  SCALE: "info",
+  INSTANCE: "info",
+};
+
+export interface LogOptions {
+  readonly level: LogLevel;
+  readonly format: "text" | "json";
+  readonly access: boolean;
+}
+
+type Fields = Record<string, string | number | boolean | null | undefined>;
+
+export interface LogSink {
+  write(chunk: string): void;
+  flush(): void;
+}
+
+function stdoutSink(): LogSink {
+  const writer = Bun.stdout.writer();
+  return { write: (chunk) => void writer.write(chunk), flush: () => void writer.flush() };
+}
+
+export class Logger {
+  /** Whether per-request lines are wanted (checked by the proxy before doing any work for them). */
+  readonly access: boolean;
+  readonly #minRank: number;
+  readonly #json: boolean;
+  readonly #sink: LogSink;
+  #pending = "";
+  #flushQueued = false;
+
+  constructor(options: LogOptions, sink: LogSink = stdoutSink()) {
+    this.#minRank = LEVEL_RANK[options.level];
+    this.#json = options.format === "json";
+    this.access = options.access && LEVEL_RANK.info >= this.#minRank;
+    this.#sink = sink;
+  }
+
+  debug(message: string, fields?: Fields): void {
+    this.line("DEBUG", message, fields);
+  }
+  info(message: string, fields?: Fields): void {
+    this.line("INFO", message, fields);
+  }
+  warn(message: string, fields?: Fields): void {
+    this.line("WARN", message, fields);
+  }
+  error(message: string, fields?: Fields): void {
+    this.line("ERROR", message, fields);
+  }
+
+  /** `HEALTH: HEALTHY http://localhost:3001 - status: 200` */
+  health(healthy: boolean, backend: string, detail: string): void {
+    this.line("HEALTH", `${healthy ? "HEALTHY" : "UNHEALTHY"} ${backend} - ${detail}`, { healthy, backend, detail });
+  }
+
+  /** `REQUEST: GET / -> http://localhost:3001` */
+  request(method: string, path: string, backend: string): void {
+    this.line("REQUEST", `${method} ${path} -> ${backend}`, { method, path, backend });
+  }
+
+  /** `RESPONSE: GET / <- http://localhost:3001 [200] 12ms` */
+  response(method: string, path: string, backend: string, status: number, ms: number): void {
+    const duration = Math.round(ms);
+    this.line("RESPONSE", `${method} ${path} <- ${backend} [${status}] ${duration}ms`, { method, path, backend, status, ms: duration });
+  }
+
+  /** `SCALE: UP 2 -> 3 (avg load 4.20 > 3)` */
+  scale(direction: "UP" | "DOWN", from: number, to: number, reason: string): void {
+    this.line("SCALE", `${direction} ${from} -> ${to} (${reason})`, { direction, from, to, reason });
+  }
+
+  /** A line a managed instance printed, prefixed with its id: `INSTANCE: [i1] listening`. */
+  instance(id: string, stream: "stdout" | "stderr", text: string): void {
+    this.line("INSTANCE", `[${id}] ${text}`, { instance: id, stream, text });
+  }
+
+  line(tag: LogTag, message: string, fields?: Fields): void {
+    if (LEVEL_RANK[TAG_LEVEL[tag]] < this.#minRank) return;
+    const text = this.#json
+      ? `${JSON.stringify({ time: new Date().toISOString(), level: TAG_LEVEL[tag], type: tag.toLowerCase(), msg: message, ...fields })}\n`
+      : `${tag}: ${message}\n`;
+    this.#pending += text;
+    if (this.#pending.length > 65536) this.flush();
+    else if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.#flushQueued = false;
+    if (this.#pending === "") return;
+    const chunk = this.#pending;
+    this.#pending = "";
+    this.#sink.write(chunk);
+    this.#sink.flush();
+  }
+}

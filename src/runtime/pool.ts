@@ -1,0 +1,130 @@
+/**
+ * The one mutable store of backends. The proxy moves request counters, the
+ * health loop and the supervisor move state through the methods here, and
+ * strategies read `backends` (a copy-on-write array: a pick never sees it change
+ * under its feet). Every state change recomputes `available`.
+ */
+import type { ResolvedBackend, ResolvedConfig } from "../config/schema.ts";
+import { decayOutlier, FRESH_OUTLIER, isEjected, mayEject, recordOutcome, type Outlier } from "../decide/ejection.ts";
+import { nextHealth, type ProbeStreak } from "../decide/health.ts";
+import type { Backend, BackendState } from "../types.ts";
+
+/** Backend plus the bookkeeping only the pool touches. */
+export interface Member extends Backend {
+  streak: ProbeStreak;
+  outlier: Outlier;
+  /** Set once the first probe result was logged, so startup shows each backend's health once. */
+  probed: boolean;
+}
+
+/** Weight of the newest response time in the EWMA (about the last 10 responses). */
+const EWMA_ALPHA = 0.2;
+
+export type HealthChange = "up" | "down" | undefined;
+
+export class Pool {
+  #members: Member[] = [];
+  #nextStatic = 1;
+  #nextManaged = 1;
+  readonly #health: ResolvedConfig["health"];
+
+  constructor(health: ResolvedConfig["health"]) {
+    this.#health = health;
+  }
+
+  get backends(): readonly Member[] {
+    return this.#members;
+  }
+
+  get(id: string): Member | undefined {
+    return this.#members.find((m) => m.id === id);
+  }
+
+  /** Static backends start healthy, as in nginx and HAProxy: the first probe runs at once. */
+  addStatic({ url, host, port, weight }: ResolvedBackend): Member {
+    return this.#add({ id: `b${this.#nextStatic++}`, url, host, port, weight, managed: false, state: "healthy" });
+  }
+
+  /** Managed instances start in `starting` and take traffic once ready. */
+  addManaged(port: number, pid: number | undefined): Member {
+    const host = `127.0.0.1:${port}`;
+    const member = this.#add({ id: `i${this.#nextManaged++}`, url: `http://${host}`, host, port, weight: 1, managed: true, state: "starting" });
+    member.pid = pid;
+    return member;
+  }
+
+  remove(member: Member): void {
+    this.#members = this.#members.filter((m) => m !== member);
+  }
+
+  setState(member: Member, state: BackendState): void {
+    member.state = state;
+    if (state === "healthy") member.streak = { healthy: true, count: 0 };
+    if (state === "unhealthy") member.streak = { healthy: false, count: 0 };
+    this.#refresh(member, Date.now());
+  }
+
+  /** Folds one active probe in; returns the transition, if any. */
+  recordProbe(member: Member, ok: boolean): HealthChange {
+    if (member.state !== "healthy" && member.state !== "unhealthy") return undefined;
+    const before = member.streak.healthy;
+    member.streak = nextHealth(member.streak, ok, this.#health);
+    if (member.streak.healthy === before) return undefined;
+    member.state = member.streak.healthy ? "healthy" : "unhealthy";
+    // Active checks saw it down and now see it up: it is back, whatever passive checks said.
+    if (member.streak.healthy) member.outlier = { ...member.outlier, consecutiveFailures: 0, ejectedUntil: 0 };
+    this.#refresh(member, Date.now());
+    return member.streak.healthy ? "up" : "down";
+  }
+
+  /** Folds one proxied request's outcome in; returns true when it ejected the backend. */
+  recordOutcome(member: Member, failed: boolean, now: number): boolean {
+    if (!failed && member.outlier.consecutiveFailures === 0) return false;
+    const wasEjected = isEjected(member.outlier, now);
+    const ejectedCount = this.#members.reduce((n, m) => n + (isEjected(m.outlier, now) ? 1 : 0), 0);
+    const live = this.#members.reduce((n, m) => n + (m.state === "stopped" ? 0 : 1), 0);
+    member.outlier = recordOutcome(member.outlier, failed, this.#health.eject, now, mayEject(ejectedCount, live));
+    const ejected = !wasEjected && isEjected(member.outlier, now);
+    if (ejected) this.#refresh(member, now);
+    return ejected;
+  }
+
+  observeResponseTime(member: Member, ms: number): void {
+    member.responseTimeMs = member.responseTimeMs === 0 ? ms : member.responseTimeMs + EWMA_ALPHA * (ms - member.responseTimeMs);
+  }
+
+  /** Periodic: ends expired ejections and lets multipliers decay. Returns backends that came back. */
+  tick(now: number): Member[] {
+    const released: Member[] = [];
+    for (const member of this.#members) {
+      member.outlier = decayOutlier(member.outlier, this.#health.eject, now);
+      const wasAvailable = member.available;
+      this.#refresh(member, now);
+      if (!wasAvailable && member.available && member.state === "healthy") released.push(member);
+    }
+    return released;
+  }
+
+  #refresh(member: Member, now: number): void {
+    member.available = member.state === "healthy" && !isEjected(member.outlier, now);
+  }
+
+  #add(fields: Pick<Member, "id" | "url" | "host" | "port" | "weight" | "managed" | "state">): Member {
+    const member: Member = {
+      ...fields,
+      pid: undefined,
+      available: false,
+      inflight: 0,
+      totalRequests: 0,
+      failedRequests: 0,
+      responseTimeMs: 0,
+      load: 0,
+      streak: { healthy: fields.state === "healthy", count: 0 },
+      outlier: FRESH_OUTLIER,
+      probed: false,
+    };
+    this.#refresh(member, Date.now());
+    this.#members = [...this.#members, member];
+    return member;
+  }
+}

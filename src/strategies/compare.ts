@@ -1,0 +1,21 @@
+import type { BackendView } from "../types.ts";
+
+/**
+ * Response-time EWMAs are never exactly equal, so "tie → lower EWMA → round
+ * robin" needs a band: within 20% (or 1 ms) of each other two backends count as
+ * equally fast. Without it the fastest idle backend would take every request at
+ * low load and the others' EWMAs would never be refreshed.
+ */
+function similarLatency(a: number, b: number): boolean {
+  return Math.abs(a - b) <= Math.max(1, 0.2 * Math.min(a, b));
+}
+
+/**
+ * Negative when `a` is the better choice: fewer requests in flight, then a
+ * clearly lower response-time EWMA. Zero means "as good": the caller's order decides.
+ */
+export function compareLoad(a: BackendView, b: BackendView): number {
+  if (a.inflight !== b.inflight) return a.inflight - b.inflight;
+  if (similarLatency(a.responseTimeMs, b.responseTimeMs)) return 0;
+  return a.responseTimeMs - b.responseTimeMs;
+}
