@@ -59,7 +59,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions): Resolved
   }
   listen.rejectUnknown();
   root.rejectUnknown();
-  checkAcrossSections(config, issues);
+  checkAcrossSections(config, issues, Array.isArray(raw.backends) && raw.backends.length > 0);
 
   if (issues.length > 0) throw new ConfigError(withOrigins(issues, options.origins));
   return config;
@@ -73,7 +73,7 @@ function withOrigins(issues: ConfigIssue[], origins: ReadonlyMap<string, string>
   });
 }
 
-function checkAcrossSections(config: ResolvedConfig, issues: ConfigIssue[]): void {
+function checkAcrossSections(config: ResolvedConfig, issues: ConfigIssue[], backendsGiven: boolean): void {
   const { instances, scaling, admin, listen } = config;
   if (instances && instances.min > instances.max) {
     issues.push({ path: "instances.min", message: `must be <= instances.max (${instances.max}), got ${instances.min}` });
@@ -87,7 +87,7 @@ function checkAcrossSections(config: ResolvedConfig, issues: ConfigIssue[]): voi
   if (admin.port !== null && admin.port === listen.port && listen.port !== 0) {
     issues.push({ path: "admin.port", message: `must differ from listen.port (leave it unset to share the port), got ${admin.port}` });
   }
-  if (config.backends.length === 0 && !instances) {
+  if (!backendsGiven && !instances) {
     issues.push({ path: "", message: "nothing to balance: set `backends` or `instances` in the config, or pass --backend URL" });
   }
 }

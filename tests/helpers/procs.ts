@@ -1,0 +1,160 @@
+/**
+ * Real processes for end-to-end tests: Fulcrum itself and fixture backends,
+ * on ephemeral 127.0.0.1 ports. Every process started here is recorded and
+ * killed by PID in `afterAll` (register with `cleanupAfterAll()`), whatever
+ * the test did.
+ */
+import { afterAll } from "bun:test";
+import type { Subprocess } from "bun";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const MAIN = join(ROOT, "src/main.ts");
+export const FIXTURE_BACKEND = join(ROOT, "tests/fixtures/backend.ts");
+
+const started = new Set<Subprocess>();
+
+export function cleanupAfterAll(): void {
+  afterAll(async () => {
+    for (const proc of started) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    await Promise.all([...started].map((p) => p.exited));
+    started.clear();
+  });
+}
+
+/** Collects a child's output as it arrives, so tests can wait for a line. */
+export class Output {
+  text = "";
+  readonly #waiters = new Set<() => void>();
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    void (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) {
+        this.text += decoder.decode(chunk, { stream: true });
+        for (const wake of this.#waiters) wake();
+      }
+    })();
+  }
+
+  /** Resolves with the first match of `pattern`, or rejects after `timeoutMs` with the output so far. */
+  wait(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return new Promise((resolvePromise, reject) => {
+      const check = () => {
+        const match = this.text.match(pattern);
+        if (!match) return;
+        cleanup();
+        resolvePromise(match);
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs}ms waiting for ${pattern}; output so far:\n${this.text}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  /** Lines of the output matching `pattern`. */
+  lines(pattern: RegExp): string[] {
+    return this.text.split("\n").filter((line) => pattern.test(line));
+  }
+}
+
+export interface Running {
+  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
+  readonly stdout: Output;
+  readonly stderr: Output;
+  readonly port: number;
+  readonly url: string;
+  /** Sends `signal` and waits for exit; returns the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function spawnTracked(cmd: string[], options: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
+  const proc = Bun.spawn(cmd, {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  started.add(proc);
+  return { proc, stdout: new Output(proc.stdout), stderr: new Output(proc.stderr) };
+}
+
+function running(spawned: ReturnType<typeof spawnTracked>, port: number): Running {
+  return {
+    ...spawned,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    async stop(signal = "SIGTERM") {
+      if (spawned.proc.exitCode === null) spawned.proc.kill(signal);
+      return spawned.proc.exited;
+    },
+  };
+}
+
+/** A fixture backend (tests/fixtures/backend.ts) on an ephemeral port, or `port` when given. */
+export async function startBackend(name: string, port = 0): Promise<Running> {
+  const spawned = spawnTracked(["bun", FIXTURE_BACKEND, "--port", String(port), "--name", name]);
+  const match = await spawned.stdout.wait(/listening on (\d+)/);
+  return running(spawned, Number(match[1]));
+}
+
+/**
+ * Fulcrum with `args` (add `--port 0` for an ephemeral port); resolves once
+ * it logs the port it listens on.
+ */
+export async function startFulcrum(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string | undefined>; readyTimeoutMs?: number } = {},
+): Promise<Running> {
+  const spawned = spawnTracked(["bun", MAIN, ...args], { cwd: options.cwd, env: { PORT: undefined, ...options.env } });
+  const match = await Promise.race([
+    spawned.stdout.wait(/Load balancer running on port (\d+)/, options.readyTimeoutMs ?? 15_000),
+    spawned.proc.exited.then((code) => {
+      throw new Error(`fulcrum exited with ${code} before listening:\n${spawned.stdout.text}\n${spawned.stderr.text}`);
+    }),
+  ]);
+  return running(spawned, Number(match[1]));
+}
+
+/** Writes `files` into a fresh temp directory and returns its path. */
+export function tempDir(files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), "fulcrum-test-"));
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+  return dir;
+}
+
+/** Polls `check` every 50 ms until it returns a truthy value or `timeoutMs` passes. */
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = "condition"): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  let last: unknown;
+  while (performance.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await Bun.sleep(50);
+  }
+  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+/** Whether a process with this PID exists (signal 0 probes without signalling). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
