@@ -4,9 +4,16 @@
  * SPEC's log lines, failover without failed requests, and rejoin.
  */
 import { describe, expect, test } from "bun:test";
+import { isPortFree } from "../../src/runtime/ports.ts";
 import { cleanupAfterAll, spawnTracked, startFulcrum, waitFor } from "../helpers/procs.ts";
 
 cleanupAfterAll();
+
+/** The quickstart's ports are literal; say so plainly when something else holds them. */
+function requireQuickstartPorts() {
+  const busy = [3000, 3001, 3002, 3003].filter((p) => !isPortFree(p));
+  if (busy.length > 0) throw new Error(`the quickstart needs ports 3000-3003, but ${busy.join(", ")} in use by another process`);
+}
 
 function quickstartBackend(n: number) {
   const spawned = spawnTracked(["bun", "-e", `Bun.serve({port: 300${n}, fetch() { return new Response('Backend ${n}') }})`]);
@@ -21,6 +28,7 @@ const args = ["--port", "3000", "--backend", "http://localhost:3001", "--backend
 
 describe("seed quickstart", () => {
   test("curl localhost:3000 cycles Backend 1, 2, 3, and the log shows the SPEC lines", async () => {
+    requireQuickstartPorts();
     const backends = [1, 2, 3].map(quickstartBackend);
     await Promise.all([3001, 3002, 3003].map(waitListening));
     const lb = await startFulcrum(args);
@@ -44,6 +52,7 @@ describe("seed quickstart", () => {
   });
 
   test("a killed backend stops getting traffic, clients see no failure, and it rejoins when back", async () => {
+    requireQuickstartPorts();
     const backends = [1, 2, 3].map(quickstartBackend);
     await Promise.all([3001, 3002, 3003].map(waitListening));
     // Same command, a faster health interval so the test is quick (interval 500 ms, fall 2).
