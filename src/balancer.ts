@@ -136,6 +136,7 @@ export async function startBalancer(config: ResolvedConfig, log: Logger): Promis
   if (pool.backends.length > 0) log.info(`Backend servers: ${pool.backends.map((b) => b.url).join(", ")}`);
   log.info(`Health checker started (checking every ${config.health.interval / 1000}s)`);
   log.info(`Strategy: ${strategy.name}`);
+  for (const warning of notBuiltYet(config)) log.warn(warning);
 
   return {
     port,
@@ -161,6 +162,19 @@ export async function startBalancer(config: ResolvedConfig, log: Logger): Promis
       supervisor?.killAll();
     },
   };
+}
+
+/** Config that validates but does nothing yet: say so loudly rather than pretend. */
+function notBuiltYet(config: ResolvedConfig): string[] {
+  const warnings: string[] = [];
+  if (config.instances && config.instances.max > config.instances.min) {
+    warnings.push(`autoscaling is not built yet: running instances.min (${config.instances.min}) instances, never more`);
+  }
+  if (config.rateLimit) warnings.push("rateLimit is not built yet: requests are NOT rate limited");
+  if (config.cluster.workers > 1) warnings.push(`cluster.workers is not built yet: running 1 process, not ${config.cluster.workers}`);
+  if (config.cluster.redis) warnings.push("cluster.redis is not built yet: no state is shared through Redis");
+  if (config.admin.token) warnings.push("admin.token is set but /lb-admin is not built yet");
+  return warnings;
 }
 
 function trustMatcher(trust: boolean | readonly string[]): (ip: string) => boolean {
