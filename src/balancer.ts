@@ -1,187 +1,246 @@
 /**
- * Wires one balancer from a resolved config: pool, strategy, supervisor,
- * proxy, WebSocket relay, endpoints, the scheduler, and `Bun.serve`.
+ * One running balancer: the pool, the request path (traffic.ts), managed
+ * instances and autoscaling, the scheduler, `Bun.serve`, and the operations an
+ * operator triggers (reload, rolling restart, admin API, shutdown).
  */
-import { cidrContains, parseCidr, parseIp } from "./config/cidr.ts";
+import { ConfigError, formatIssue } from "./config/fields.ts";
+import { fixedAtStart, notBuiltYet } from "./config/not-built.ts";
 import type { ResolvedConfig } from "./config/schema.ts";
-import { believedClientIp } from "./decide/headers.ts";
-import { createEndpoints, isReservedPath } from "./http/endpoints.ts";
+import { diffBackends } from "./decide/backend-diff.ts";
+import { DEFAULT_RESTART_POLICY, type RestartPolicy } from "./decide/restart.ts";
+import { createAdminActions } from "./admin-actions.ts";
+import { createAdmin } from "./http/admin.ts";
+import { createEndpoints } from "./http/endpoints.ts";
 import type { StatusFacts } from "./http/status.ts";
-import { ejectionTask, loadSamplingTask, probeTask } from "./runtime/health-tasks.ts";
+import { Autoscaler, scalingPolicy } from "./runtime/autoscaler.ts";
+import { ChildRegistry } from "./runtime/child-registry.ts";
+import { ejectionTask, probeTask } from "./runtime/health-tasks.ts";
+import { LoadSampler } from "./runtime/load-sampler.ts";
 import type { Logger } from "./runtime/log.ts";
 import { Pool } from "./runtime/pool.ts";
-import { createProxy } from "./runtime/proxy.ts";
 import { runScheduler } from "./runtime/scheduler.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
-import { createWebSocketProxy, isWebSocketUpgrade, type WsData } from "./runtime/websocket.ts";
-import { createStrategy } from "./strategies/index.ts";
+import { relayHandlers, type WsData } from "./runtime/websocket.ts";
+import { buildTraffic, type Traffic } from "./traffic.ts";
 
-export interface Balancer {
-  readonly port: number;
-  readonly adminPort: number | null;
-  /** Graceful: stop accepting, finish in-flight requests (bounded), stop instances. */
-  stop(): Promise<void>;
-  /** Last resort on a crash: kill managed instances synchronously. */
-  killInstances(): void;
+export interface BalancerOptions {
+  /** Reads and validates the config again (SIGHUP, `POST /lb-admin/reload`). */
+  readonly reloadConfig: () => Promise<ResolvedConfig>;
+  /** State file recording managed instances' PIDs (see runtime/child-registry.ts). */
+  readonly stateFile: string | null;
 }
 
+export type ReloadResult = { ok: true; changes: string[] } | { ok: false; errors: string[] };
+
+/** Shutdown drain bound when there are no managed instances to take `stopTimeout` from. */
 const DEFAULT_DRAIN_MS = 10_000;
 
-export async function startBalancer(config: ResolvedConfig, log: Logger): Promise<Balancer> {
-  const started = performance.now();
-  const pool = new Pool(config.health);
-  for (const backend of config.backends) pool.addStatic(backend);
-  const strategy = createStrategy(config.strategy);
-  const supervisor = config.instances ? new Supervisor(config.instances, config.health, pool, log) : undefined;
-  let draining = false;
+const pathOf = (url: string) => url.slice(url.indexOf("/", url.indexOf("//") + 2));
 
-  const isTrusted = trustMatcher(config.proxy.trustProxy);
-  const clientIp = (peerIp: string, req: Request) =>
-    config.proxy.trustProxy === false ? peerIp : believedClientIp(peerIp, req.headers.get("x-forwarded-for"), isTrusted);
-  const tls = config.listen.tls !== null;
+function restartPolicy(config: ResolvedConfig): RestartPolicy {
+  return { ...DEFAULT_RESTART_POLICY, maxRestarts: config.instances?.maxRestarts ?? DEFAULT_RESTART_POLICY.maxRestarts };
+}
 
-  const proxy = createProxy({
-    pool,
-    strategy,
-    proxy: config.proxy,
-    retryAfterSeconds: Math.max(1, Math.ceil(config.health.interval / 1000)),
-    log,
-    tls,
-    isTrusted,
-    clientIp,
-  });
-  const ws = createWebSocketProxy({
-    pool,
-    strategy,
-    connectTimeout: config.proxy.connectTimeout,
-    preserveHost: config.proxy.preserveHost,
-    tls,
-    log,
-    isTrusted,
-    trustProxy: config.proxy.trustProxy !== false,
-    clientIp,
-  });
-  const facts = (): StatusFacts => ({
-    backends: pool.backends,
-    strategy: strategy.name,
-    uptime: (performance.now() - started) / 1000,
-    draining,
-    scaling: {
-      min: config.instances?.min ?? 0,
-      max: config.instances?.max ?? 0,
-      desired: supervisor?.desired ?? 0,
-      lastAction: null,
-    },
-  });
-  const endpoints = createEndpoints(facts);
-  const endpointsOnListenPort = config.admin.port === null;
+export class Balancer {
+  #config: ResolvedConfig;
+  readonly #log: Logger;
+  readonly #options: BalancerOptions;
+  readonly pool: Pool;
+  readonly #sampler: LoadSampler;
+  readonly supervisor: Supervisor | undefined;
+  readonly autoscaler: Autoscaler | undefined;
+  #traffic: Traffic;
+  #server: Bun.Server<WsData> | undefined;
+  #adminServer: Bun.Server<undefined> | undefined;
+  #scheduler = new AbortController();
+  #draining = false;
+  readonly #started = performance.now();
 
-  if (supervisor) {
-    log.info(`starting ${config.instances?.min} instance(s): ${config.instances?.command.join(" ")}`);
-    await supervisor.start();
+  private constructor(config: ResolvedConfig, log: Logger, options: BalancerOptions) {
+    this.#config = config;
+    this.#log = log;
+    this.#options = options;
+    this.pool = new Pool(config.health);
+    for (const backend of config.backends) this.pool.addStatic(backend);
+    this.#sampler = new LoadSampler(this.pool, config.scaling);
+    if (config.instances) {
+      const registry = options.stateFile ? new ChildRegistry(options.stateFile, log) : undefined;
+      this.supervisor = new Supervisor({ instances: config.instances, health: config.health, pool: this.pool, log, registry, restartPolicy: restartPolicy(config) });
+      this.autoscaler = new Autoscaler(this.supervisor, this.#sampler, scalingPolicy(config.instances, config.scaling), config.scaling.checkInterval, log);
+    }
+    this.#traffic = this.#buildTraffic(config);
   }
 
-  const server = Bun.serve<WsData>({
-    port: config.listen.port,
-    hostname: config.listen.hostname,
-    tls: config.listen.tls ? { cert: Bun.file(config.listen.tls.cert), key: Bun.file(config.listen.tls.key) } : undefined,
-    reusePort: config.cluster.workers > 1,
-    // Bun caps idleTimeout at 255 s (oven-sh/bun#15589); 0 would disable it.
-    idleTimeout: Math.min(255, Math.max(1, Math.ceil(config.proxy.idleTimeout / 1000))),
-    // Lift Bun's 128 MiB default: our own limit applies, Bun answers 413 above it.
-    maxRequestBodySize: Math.max(1, config.proxy.maxBodySize),
-    fetch(req, srv) {
-      const peerIp = srv.requestIP(req)?.address ?? "";
-      if (endpointsOnListenPort) {
-        const url = req.url;
-        const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-        if (isReservedPath(path)) {
-          const response = endpoints(req, path);
-          if (response) return response;
+  static async start(config: ResolvedConfig, log: Logger, options: BalancerOptions): Promise<Balancer> {
+    const balancer = new Balancer(config, log, options);
+    await balancer.#start();
+    return balancer;
+  }
+
+  get config(): ResolvedConfig {
+    return this.#config;
+  }
+
+  get port(): number {
+    return this.#server?.port ?? this.#config.listen.port;
+  }
+
+  #buildTraffic(config: ResolvedConfig): Traffic {
+    const autoscaler = this.autoscaler;
+    return buildTraffic(config, this.pool, this.#log, autoscaler ? () => autoscaler.coldStart() : undefined);
+  }
+
+  async #start(): Promise<void> {
+    const { listen, instances, proxy, admin } = this.#config;
+    if (this.supervisor && instances) {
+      this.#log.info(`starting ${instances.min} instance(s): ${instances.command.join(" ")}`);
+      await this.supervisor.start();
+    }
+    const endpoints = createEndpoints(() => this.status());
+    const adminApi = createAdmin(admin.token, createAdminActions(this, this.#log));
+    const serveOwn = (req: Request, path: string) => (path.startsWith("/lb-admin/") ? adminApi(req, path) : endpoints(req, path));
+    const ownOnListenPort = admin.port === null;
+
+    this.#server = Bun.serve<WsData>({
+      port: listen.port,
+      hostname: listen.hostname,
+      tls: listen.tls ? { cert: Bun.file(listen.tls.cert), key: Bun.file(listen.tls.key) } : undefined,
+      // Bun caps idleTimeout at 255 s (oven-sh/bun#15589); 0 would disable it.
+      idleTimeout: Math.min(255, Math.max(1, Math.ceil(proxy.idleTimeout / 1000))),
+      // Lift Bun's 128 MiB default: our own limit applies, Bun answers 413 above it.
+      maxRequestBodySize: Math.max(1, proxy.maxBodySize),
+      fetch: (req, server) => {
+        const peerIp = server.requestIP(req)?.address ?? "";
+        if (ownOnListenPort) {
+          const path = pathOf(req.url);
+          if (path.startsWith("/lb-")) {
+            const own = serveOwn(req, path);
+            if (own) return own;
+          }
         }
+        if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return this.#traffic.upgrade(req, server, peerIp);
+        return this.#traffic.proxy(req, peerIp);
+      },
+      websocket: relayHandlers,
+      error: (error) => {
+        this.#log.error(`request failed: ${error.message}`);
+        return new Response("500 Internal Server Error\n", { status: 500 });
+      },
+    });
+    if (admin.port !== null) {
+      this.#adminServer = Bun.serve({
+        port: admin.port,
+        hostname: listen.hostname,
+        fetch: async (req) => (await serveOwn(req, pathOf(req.url))) ?? Response.json({ error: "not found" }, { status: 404 }),
+      });
+    }
+    this.#startScheduler();
+
+    this.#log.info(`Load balancer running on port ${this.port}`);
+    if (this.#adminServer) this.#log.info(`Status and admin endpoints on port ${this.#adminServer.port}`);
+    const statics = this.pool.backends.filter((b) => !b.managed);
+    if (statics.length > 0) this.#log.info(`Backend servers: ${statics.map((b) => b.url).join(", ")}`);
+    this.#log.info(`Health checker started (checking every ${this.#config.health.interval / 1000}s)`);
+    this.#log.info(`Strategy: ${this.#traffic.strategy.name}`);
+    for (const warning of notBuiltYet(this.#config)) this.#log.warn(warning);
+  }
+
+  #startScheduler(): void {
+    this.#scheduler.abort();
+    this.#scheduler = new AbortController();
+    const tasks = [probeTask(this.pool, this.#config.health, this.#log), ejectionTask(this.pool, this.#log), this.#sampler.task()];
+    if (this.autoscaler) tasks.push(this.autoscaler.task());
+    runScheduler(tasks, this.#log, this.#scheduler.signal);
+  }
+
+  status(): StatusFacts {
+    const scaling = this.autoscaler?.status() ?? { min: 0, max: 0, desired: 0, load: 0, lastAction: null };
+    return {
+      backends: this.pool.backends,
+      strategy: this.#traffic.strategy.name,
+      uptime: (performance.now() - this.#started) / 1000,
+      draining: this.#draining,
+      scaling,
+    };
+  }
+
+  /** Re-reads the config and applies what can change while running. An invalid config changes nothing. */
+  async reload(): Promise<ReloadResult> {
+    let next: ResolvedConfig;
+    try {
+      next = await this.#options.reloadConfig();
+    } catch (error) {
+      const errors = error instanceof ConfigError ? error.issues.map(formatIssue) : [String(error)];
+      for (const line of errors) this.#log.error(`reload refused: ${line}`);
+      return { ok: false, errors };
+    }
+    const prev = this.#config;
+    const changes: string[] = [];
+    const [before, after] = [fixedAtStart(prev), fixedAtStart(next)];
+    for (const key of Object.keys(before) as (keyof typeof before)[]) {
+      if (!Bun.deepEquals(before[key], after[key])) this.#log.warn(`${key} changed: restart Fulcrum to apply that part`);
+    }
+
+    const statics = this.pool.backends.filter((b) => !b.managed);
+    const diff = diffBackends(statics, next.backends);
+    for (const backend of diff.added) {
+      this.pool.addStatic(backend);
+      changes.push(`added ${backend.url}`);
+    }
+    for (const { url, weight } of diff.reweighted) {
+      const member = statics.find((b) => b.url === url);
+      if (member) member.weight = weight;
+      changes.push(`${url} weight ${weight}`);
+    }
+    for (const url of diff.removed) {
+      const member = statics.find((b) => b.url === url);
+      if (member) void this.pool.drain(member, next.instances?.stopTimeout ?? DEFAULT_DRAIN_MS).then(() => this.pool.remove(member));
+      changes.push(`removing ${url}`);
+    }
+
+    if (this.supervisor && this.autoscaler && prev.instances && next.instances) {
+      const program = (c: ResolvedConfig) => [c.instances?.command, c.instances?.cwd, c.instances?.env];
+      this.supervisor.update(next.instances, next.health, restartPolicy(next));
+      this.autoscaler.update(scalingPolicy(next.instances, next.scaling), next.scaling.checkInterval);
+      if (!Bun.deepEquals(program(prev), program(next))) {
+        changes.push("instance command changed: rolling restart");
+        void this.supervisor.rollingRestart();
       }
-      if (isWebSocketUpgrade(req)) return ws.upgrade(req, srv, peerIp);
-      return proxy(req, peerIp);
-    },
-    websocket: ws.handlers,
-    error(error) {
-      log.error(`request failed: ${error.message}`);
-      return new Response("500 Internal Server Error\n", { status: 500 });
-    },
-  });
+    }
+    this.pool.setHealthConfig(next.health);
+    this.#log.configure(next.log);
+    if (prev.scaling.stableWindow !== next.scaling.stableWindow || prev.scaling.panicWindow !== next.scaling.panicWindow) this.#sampler.resize(next.scaling);
+    this.#config = next;
+    this.#traffic = this.#buildTraffic(next);
+    this.#startScheduler();
+    this.#log.info(`config reloaded${changes.length ? `: ${changes.join("; ")}` : ""}`);
+    return { ok: true, changes };
+  }
 
-  const admin =
-    config.admin.port === null
-      ? undefined
-      : Bun.serve({
-          port: config.admin.port,
-          hostname: config.listen.hostname,
-          fetch(req) {
-            const url = req.url;
-            const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-            return endpoints(req, path) ?? new Response("404 Not Found\n", { status: 404 });
-          },
-        });
-
-  const stopScheduler = new AbortController();
-  runScheduler(
-    [probeTask(pool, config.health, log), ejectionTask(pool, log), loadSamplingTask(pool, config.scaling.checkInterval)],
-    log,
-    stopScheduler.signal,
-  );
-
-  const port = server.port ?? config.listen.port;
-  log.info(`Load balancer running on port ${port}`);
-  if (admin) log.info(`Status endpoints on port ${admin.port}`);
-  if (pool.backends.length > 0) log.info(`Backend servers: ${pool.backends.map((b) => b.url).join(", ")}`);
-  log.info(`Health checker started (checking every ${config.health.interval / 1000}s)`);
-  log.info(`Strategy: ${strategy.name}`);
-  for (const warning of notBuiltYet(config)) log.warn(warning);
-
-  return {
-    port,
-    adminPort: admin?.port ?? null,
-    async stop() {
-      if (draining) return;
-      draining = true;
-      log.info("shutting down: no new connections, finishing in-flight requests");
+  /** Graceful: stop accepting, finish in-flight requests (bounded), stop instances. */
+  async stop(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.#log.info("shutting down: no new connections, finishing in-flight requests");
+    const server = this.#server;
+    if (server) {
       void server.stop(false);
-      const deadline = performance.now() + (config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS);
+      const deadline = performance.now() + (this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS);
       while ((server.pendingRequests > 0 || server.pendingWebSockets > 0) && performance.now() < deadline) await Bun.sleep(25);
       if (server.pendingRequests > 0 || server.pendingWebSockets > 0) {
-        log.warn(`drain deadline passed with ${server.pendingRequests} request(s) in flight; closing them`);
+        this.#log.warn(`drain deadline passed with ${server.pendingRequests} request(s) in flight; closing them`);
       }
       await server.stop(true);
-      admin?.stop(true);
-      stopScheduler.abort();
-      await supervisor?.stopAll();
-      log.info("stopped");
-      log.flush();
-    },
-    killInstances() {
-      supervisor?.killAll();
-    },
-  };
-}
-
-/** Config that validates but does nothing yet: say so loudly rather than pretend. */
-function notBuiltYet(config: ResolvedConfig): string[] {
-  const warnings: string[] = [];
-  if (config.instances && config.instances.max > config.instances.min) {
-    warnings.push(`autoscaling is not built yet: running instances.min (${config.instances.min}) instances, never more`);
+    }
+    this.#adminServer?.stop(true);
+    this.#scheduler.abort();
+    await this.supervisor?.stopAll();
+    this.#log.info("stopped");
+    this.#log.flush();
   }
-  if (config.rateLimit) warnings.push("rateLimit is not built yet: requests are NOT rate limited");
-  if (config.cluster.workers > 1) warnings.push(`cluster.workers is not built yet: running 1 process, not ${config.cluster.workers}`);
-  if (config.cluster.redis) warnings.push("cluster.redis is not built yet: no state is shared through Redis");
-  if (config.admin.token) warnings.push("admin.token is set but /lb-admin is not built yet");
-  return warnings;
-}
 
-function trustMatcher(trust: boolean | readonly string[]): (ip: string) => boolean {
-  if (typeof trust === "boolean") return () => trust;
-  const ranges = trust.map((c) => parseCidr(c)).filter((c) => c !== undefined);
-  return (ip) => {
-    const bytes = parseIp(ip);
-    return bytes !== undefined && ranges.some((range) => cidrContains(range, bytes));
-  };
+  /** Last resort on a crash: kill managed instances synchronously. */
+  killInstances(): void {
+    this.supervisor?.killAll();
+  }
 }

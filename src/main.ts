@@ -5,10 +5,11 @@
  *                       [--workers N] [--check] [--help] [--version]
  */
 import pkg from "../package.json" with { type: "json" };
-import { startBalancer, type Balancer } from "./balancer.ts";
+import { Balancer } from "./balancer.ts";
 import { CliError, parseCli, USAGE } from "./config/cli.ts";
 import { ConfigError, formatIssue } from "./config/fields.ts";
 import { loadConfig } from "./config/load.ts";
+import { stateFilePath } from "./runtime/child-registry.ts";
 import { Logger } from "./runtime/log.ts";
 
 function fail(message: string): never {
@@ -27,9 +28,10 @@ async function main(): Promise<void> {
   if (cli.help) return void console.log(USAGE);
   if (cli.version) return void console.log(`fulcrum ${pkg.version} (bun ${Bun.version})`);
 
+  const environment = { cwd: process.cwd(), env: process.env, bunPath: process.execPath };
   let loaded;
   try {
-    loaded = await loadConfig(cli, { cwd: process.cwd(), env: process.env, bunPath: process.execPath });
+    loaded = await loadConfig(cli, environment);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const issue of error.issues) process.stderr.write(`fulcrum: invalid config: ${formatIssue(issue)}\n`);
@@ -67,11 +69,21 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
-  // Without a handler SIGHUP would kill the process; config reload is not built yet.
-  process.on("SIGHUP", () => log.warn("SIGHUP received: config reload is not supported yet; ignoring"));
+  process.on("SIGHUP", () => {
+    log.info("SIGHUP received: reloading the config");
+    void balancer?.reload();
+  });
+  process.on("SIGUSR2", () => {
+    log.info("SIGUSR2 received: rolling restart of managed instances");
+    if (balancer?.supervisor) void balancer.supervisor.rollingRestart();
+    else log.warn("no managed instances to restart");
+  });
 
   try {
-    balancer = await startBalancer(config, log);
+    balancer = await Balancer.start(config, log, {
+      reloadConfig: async () => (await loadConfig(cli, environment)).config,
+      stateFile: config.instances ? stateFilePath(file, environment.cwd) : null,
+    });
   } catch (error) {
     crash("could not start")(error);
   }

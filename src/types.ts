@@ -3,7 +3,7 @@
  */
 
 /** Lifecycle state of a backend, as shown in `/lb-status`. */
-export type BackendState = "starting" | "healthy" | "unhealthy" | "draining" | "stopped";
+export type BackendState = "starting" | "healthy" | "unhealthy" | "draining" | "stopped" | "failed";
 
 /**
  * One upstream the balancer can route to: a static backend from the config or
@@ -19,8 +19,8 @@ export interface Backend {
   /** `host:port` of `url`, sent as `Host` when `proxy.preserveHost` is false. */
   readonly host: string;
   readonly port: number;
-  /** Relative share of traffic for the `weighted` strategy. */
-  readonly weight: number;
+  /** Relative share of traffic for the `weighted` and `hash` strategies. */
+  weight: number;
   /** True for instances Fulcrum spawned itself. */
   readonly managed: boolean;
   pid: number | undefined;
@@ -40,6 +40,13 @@ export interface Backend {
   responseTimeMs: number;
   /** Time-averaged in-flight requests over the last scaling window (SPEC "load"). */
   load: number;
+  /** Times a managed instance was restarted after exiting on its own. */
+  restarts: number;
+  /**
+   * Slow start: until this time (ms since epoch) a new instance gets a growing
+   * share of the traffic it would otherwise get; 0 once warm.
+   */
+  warmUntil: number;
 }
 
 /** What a strategy may read of a backend. */

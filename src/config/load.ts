@@ -64,7 +64,9 @@ export async function readConfigFile(path: string): Promise<unknown> {
       case ".js":
       case ".mjs": {
         registerFulcrumModule();
-        const mod = (await import(path)) as { default?: unknown; config?: unknown };
+        // import() caches by specifier; a query string makes a reload read the file again.
+        const specifier = loads++ === 0 ? path : `${path}?reload=${loads}`;
+        const mod = (await import(specifier)) as { default?: unknown; config?: unknown };
         return mod.default ?? mod.config ?? fail("must `export default` a config object");
       }
       case ".json":
@@ -82,6 +84,7 @@ export async function readConfigFile(path: string): Promise<unknown> {
 }
 
 let registered = false;
+let loads = 0;
 
 /**
  * Lets a config file `import { defineConfig } from "fulcrum"` wherever it

@@ -50,6 +50,10 @@ export interface Config {
     startTimeout?: number;
     /** SIGTERM-to-SIGKILL grace for a stopping instance. @default 10000 */
     stopTimeout?: number;
+    /** Quick deaths in a row (each within 30 s of health) before an instance is marked failed. @default 10 */
+    maxRestarts?: number;
+    /** A new instance's share of traffic ramps up over this long. @default 3000 */
+    slowStart?: number;
   };
   /**
    * A strategy name, `{ name: "hash", key: "header:X-User" }`, or your own
@@ -86,6 +90,12 @@ export interface Config {
     idleTimeout?: number;
     /** @default 10000 */
     cooldown?: number;
+    /** Load is averaged over this window for scaling decisions and `/lb-status`. @default 30000 */
+    stableWindow?: number;
+    /** The short window that detects spikes. @default 3000 */
+    panicWindow?: number;
+    /** Panic when the panic window needs this many times the ready instances. @default 2 */
+    panicThreshold?: number;
   };
   proxy?: {
     /** Deadline for opening an upstream WebSocket. @default 5000 */
@@ -157,6 +167,8 @@ export interface ResolvedInstances {
   readonly basePort: number;
   readonly startTimeout: number;
   readonly stopTimeout: number;
+  readonly maxRestarts: number;
+  readonly slowStart: number;
 }
 
 export interface ResolvedConfig {
@@ -178,6 +190,9 @@ export interface ResolvedConfig {
     readonly scaleDownThreshold: number;
     readonly idleTimeout: number;
     readonly cooldown: number;
+    readonly stableWindow: number;
+    readonly panicWindow: number;
+    readonly panicThreshold: number;
   };
   readonly proxy: {
     readonly connectTimeout: number;

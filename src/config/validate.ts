@@ -84,6 +84,9 @@ function checkAcrossSections(config: ResolvedConfig, issues: ConfigIssue[], back
       message: `must be < scaling.scaleUpThreshold (${scaling.scaleUpThreshold}), got ${scaling.scaleDownThreshold}`,
     });
   }
+  if (scaling.panicWindow > scaling.stableWindow) {
+    issues.push({ path: "scaling.panicWindow", message: `must be <= scaling.stableWindow (${scaling.stableWindow}), got ${scaling.panicWindow}` });
+  }
   if (admin.port !== null && admin.port === listen.port && listen.port !== 0) {
     issues.push({ path: "admin.port", message: `must differ from listen.port (leave it unset to share the port), got ${admin.port}` });
   }
@@ -163,6 +166,8 @@ function readInstances(root: Fields, options: ValidateOptions): ResolvedInstance
     basePort: f.number("basePort", 5001, { integer: true, min: 1, max: 65535 }),
     startTimeout: f.duration("startTimeout", 10_000, 1),
     stopTimeout: f.duration("stopTimeout", 10_000),
+    maxRestarts: f.number("maxRestarts", 10, { integer: true, min: 0, max: 1000 }),
+    slowStart: f.duration("slowStart", 3000),
   };
   f.rejectUnknown();
   return resolved;
@@ -217,6 +222,9 @@ function readScaling(root: Fields): ResolvedConfig["scaling"] {
     scaleDownThreshold: f.number("scaleDownThreshold", 0.5, { min: 0 }),
     idleTimeout: f.duration("idleTimeout", 30_000),
     cooldown: f.duration("cooldown", 10_000),
+    stableWindow: f.duration("stableWindow", 30_000, 1),
+    panicWindow: f.duration("panicWindow", 3000, 1),
+    panicThreshold: f.number("panicThreshold", 2, { min: 1 }),
   };
   f.rejectUnknown();
   return scaling;

@@ -9,6 +9,9 @@ export interface ScalingStatus {
   readonly min: number;
   readonly max: number;
   readonly desired: number;
+  /** Average load per ready instance over the stable window. */
+  readonly load: number;
+  /** The last scale action, whatever caused it (autoscaler, cold start, admin). */
   readonly lastAction: { readonly direction: "up" | "down"; readonly from: number; readonly to: number; readonly reason: string; readonly at: string } | null;
 }
 
@@ -29,20 +32,25 @@ export function statusBody(facts: StatusFacts) {
     uptime: Math.round(facts.uptime),
     draining: facts.draining,
     scaling: facts.scaling,
-    instances: facts.backends.map((b) => ({
-      id: b.id,
-      url: b.url,
-      port: b.port,
-      pid: b.pid ?? null,
-      managed: b.managed,
-      state: b.state,
-      healthy: b.available,
-      activeRequests: b.inflight,
-      totalRequests: b.totalRequests,
-      failedRequests: b.failedRequests,
-      responseTime: Math.round(b.responseTimeMs * 10) / 10,
-      load: Math.round(b.load * 100) / 100,
-      weight: b.weight,
-    })),
+    instances: facts.backends.map(backendStatus),
+  };
+}
+
+export function backendStatus(b: BackendView) {
+  return {
+    id: b.id,
+    url: b.url,
+    port: b.port,
+    pid: b.pid ?? null,
+    managed: b.managed,
+    state: b.state,
+    healthy: b.available,
+    activeRequests: b.inflight,
+    totalRequests: b.totalRequests,
+    failedRequests: b.failedRequests,
+    responseTime: Math.round(b.responseTimeMs * 10) / 10,
+    load: Math.round(b.load * 100) / 100,
+    weight: b.weight,
+    restarts: b.restarts,
   };
 }

@@ -41,18 +41,23 @@ function stdoutSink(): LogSink {
 
 export class Logger {
   /** Whether per-request lines are wanted (checked by the proxy before doing any work for them). */
-  readonly access: boolean;
-  readonly #minRank: number;
-  readonly #json: boolean;
+  access = true;
+  #minRank = LEVEL_RANK.info;
+  #json = false;
   readonly #sink: LogSink;
   #pending = "";
   #flushQueued = false;
 
   constructor(options: LogOptions, sink: LogSink = stdoutSink()) {
+    this.#sink = sink;
+    this.configure(options);
+  }
+
+  /** New level/format/access settings (config reload). */
+  configure(options: LogOptions): void {
     this.#minRank = LEVEL_RANK[options.level];
     this.#json = options.format === "json";
     this.access = options.access && LEVEL_RANK.info >= this.#minRank;
-    this.#sink = sink;
   }
 
   debug(message: string, fields?: Fields): void {

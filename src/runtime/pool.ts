@@ -26,10 +26,26 @@ export class Pool {
   #members: Member[] = [];
   #nextStatic = 1;
   #nextManaged = 1;
-  readonly #health: ResolvedConfig["health"];
+  #health: ResolvedConfig["health"];
 
   constructor(health: ResolvedConfig["health"]) {
     this.#health = health;
+  }
+
+  /** New rise/fall/ejection settings (config reload). */
+  setHealthConfig(health: ResolvedConfig["health"]): void {
+    this.#health = health;
+  }
+
+  /**
+   * Stops new traffic to `member` and waits (up to `timeoutMs`) for its
+   * requests in flight to finish. Resolves with how many were still in flight.
+   */
+  async drain(member: Member, timeoutMs: number): Promise<number> {
+    this.setState(member, "draining");
+    const deadline = performance.now() + timeoutMs;
+    while (member.inflight > 0 && performance.now() < deadline) await Bun.sleep(25);
+    return member.inflight;
   }
 
   get backends(): readonly Member[] {
@@ -45,11 +61,22 @@ export class Pool {
     return this.#add({ id: `b${this.#nextStatic++}`, url, host, port, weight, managed: false, state: "healthy" });
   }
 
-  /** Managed instances start in `starting` and take traffic once ready. */
-  addManaged(port: number, pid: number | undefined): Member {
+  /** A fresh id for a managed instance slot (kept across its restarts). */
+  nextInstanceId(): string {
+    return `i${this.#nextManaged++}`;
+  }
+
+  /**
+   * Managed instances start in `starting` and take traffic once ready. A
+   * restarted instance keeps its slot's id and replaces the member that had it.
+   */
+  addManaged(id: string, port: number, pid: number | undefined, restarts: number): Member {
+    const previous = this.get(id);
+    if (previous) this.remove(previous);
     const host = `127.0.0.1:${port}`;
-    const member = this.#add({ id: `i${this.#nextManaged++}`, url: `http://${host}`, host, port, weight: 1, managed: true, state: "starting" });
+    const member = this.#add({ id, url: `http://${host}`, host, port, weight: 1, managed: true, state: "starting" });
     member.pid = pid;
+    member.restarts = restarts;
     return member;
   }
 
@@ -119,6 +146,8 @@ export class Pool {
       failedRequests: 0,
       responseTimeMs: 0,
       load: 0,
+      restarts: 0,
+      warmUntil: 0,
       streak: { healthy: fields.state === "healthy", count: 0 },
       outlier: FRESH_OUTLIER,
       probed: false,

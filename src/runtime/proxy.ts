@@ -7,6 +7,7 @@
  */
 import type { ResolvedConfig } from "../config/schema.ts";
 import { forwardRequestHeaders, forwardResponseHeaders } from "../decide/headers.ts";
+import { warmupShare } from "../decide/slowstart.ts";
 import { classifyFetchError, countsAsFailure, isIdempotent, shouldRetry, type UpstreamFailure } from "../decide/retry.ts";
 import type { BackendView, PickContext, Strategy } from "../types.ts";
 import type { Logger } from "./log.ts";
@@ -27,6 +28,10 @@ export interface ProxyDeps {
   readonly isTrusted: (ip: string) => boolean;
   /** The client address to believe, given the TCP peer and the request. */
   readonly clientIp: (peerIp: string, req: Request) => string;
+  /** Called when no backend is available; resolves true once one is (scale from zero). */
+  readonly coldStart?: () => Promise<boolean>;
+  /** Slow-start period of new managed instances, ms. */
+  readonly slowStart: number;
 }
 
 export type ProxyHandler = (req: Request, peerIp: string) => Promise<Response>;
@@ -76,9 +81,18 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
     }
 
     let tried: Member[] | undefined;
+    let waitedForColdStart = false;
     for (let attempt = 0; ; attempt++) {
-      const backend = pick(strategy, pool.backends, ctx, tried);
-      if (!backend) return tried ? failed(502, "every backend tried failed") : unavailable();
+      const backend = pick(strategy, pool.backends, ctx, tried, deps.slowStart);
+      if (!backend) {
+        if (tried) return failed(502, "every backend tried failed");
+        if (deps.coldStart && !waitedForColdStart) {
+          waitedForColdStart = true;
+          attempt--;
+          if (await deps.coldStart()) continue;
+        }
+        return unavailable();
+      }
       if (!cfg.preserveHost || !req.headers.has("host")) headers.set("host", backend.host);
       if (log.access) log.request(method, path, backend.url);
 
@@ -140,7 +154,19 @@ function pick(
   pool: readonly Member[],
   ctx: PickContext,
   tried: readonly Member[] | undefined,
+  slowStart: number,
 ): Member | undefined {
   const candidates = tried ? pool.filter((m) => !tried.includes(m)) : pool;
-  return strategy.pick(candidates, ctx) as (BackendView & Member) | undefined;
+  const chosen = strategy.pick(candidates, ctx) as (BackendView & Member) | undefined;
+  if (chosen === undefined || chosen.warmUntil === 0) return chosen;
+  // Slow start: a warming instance keeps only its growing share; the rest goes elsewhere.
+  const msLeft = chosen.warmUntil - Date.now();
+  if (msLeft <= 0) {
+    chosen.warmUntil = 0;
+    return chosen;
+  }
+  if (Math.random() < warmupShare(msLeft, slowStart)) return chosen;
+  // Divert to an instance that is already warm; among warming ones there is nothing to protect.
+  const warm = candidates.filter((m) => m.warmUntil === 0 || m.warmUntil <= Date.now());
+  return warm.length > 0 ? ((strategy.pick(warm, ctx) as Member | undefined) ?? chosen) : chosen;
 }

@@ -48,7 +48,7 @@ function relayClose(target: { close(code?: number, reason?: string): void; termi
   else target.close(code, reason);
 }
 
-export function createWebSocketProxy(deps: WebSocketDeps) {
+export function createWebSocketUpgrade(deps: WebSocketDeps) {
   const { pool, strategy, log } = deps;
 
   async function upgrade(req: Request, server: Bun.Server<WsData>, peerIp: string): Promise<Response | undefined> {
@@ -106,27 +106,28 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     return undefined;
   }
 
-  const handlers: Bun.WebSocketHandler<WsData> = {
-    open(ws) {
-      const data = ws.data;
-      data.client = ws;
-      for (const frame of data.early) ws.send(frame);
-      data.early.length = 0;
-      if (data.upstreamClose) relayClose(ws, data.upstreamClose.code, data.upstreamClose.reason);
-    },
-    message(ws, message) {
-      const upstream = ws.data.upstream;
-      if (upstream.readyState === WebSocket.OPEN) upstream.send(message);
-    },
-    close(ws, code, reason) {
-      const { upstream, backend } = ws.data;
-      backend.inflight--;
-      if (upstream.readyState === WebSocket.OPEN || upstream.readyState === WebSocket.CONNECTING) relayClose(upstream, code, reason);
-    },
-  };
-
-  return { upgrade, handlers };
+  return upgrade;
 }
+
+/** Relays frames and closes between the two sockets of an upgraded connection; config-free. */
+export const relayHandlers: Bun.WebSocketHandler<WsData> = {
+  open(ws) {
+    const data = ws.data;
+    data.client = ws;
+    for (const frame of data.early) ws.send(frame);
+    data.early.length = 0;
+    if (data.upstreamClose) relayClose(ws, data.upstreamClose.code, data.upstreamClose.reason);
+  },
+  message(ws, message) {
+    const upstream = ws.data.upstream;
+    if (upstream.readyState === WebSocket.OPEN) upstream.send(message);
+  },
+  close(ws, code, reason) {
+    const { upstream, backend } = ws.data;
+    backend.inflight--;
+    if (upstream.readyState === WebSocket.OPEN || upstream.readyState === WebSocket.CONNECTING) relayClose(upstream, code, reason);
+  },
+};
 
 /** Resolves `true` once open, or a reason it did not open within `timeoutMs`. */
 function waitOpen(socket: WebSocket, timeoutMs: number): Promise<true | string> {

@@ -53,7 +53,8 @@ describe("managed instances", () => {
     const lb = await startFulcrum(["--config", managedConfig({ min: 1 })]);
     const [first] = (await status(lb.url)).instances;
     process.kill(first!.pid!, "SIGKILL");
-    await lb.stdout.wait(/instance i1 \(pid \d+\) exited on SIGKILL; replacing it/);
+    await lb.stdout.wait(/instance i1 \(pid \d+\) exited on SIGKILL/);
+    await lb.stdout.wait(/restarting instance i1 in 100ms \(restart 1\)/);
     const replaced = await waitFor(async () => {
       const s = await status(lb.url);
       return s.instances.find((i) => i.state === "healthy" && i.pid !== first!.pid);
@@ -76,7 +77,7 @@ describe("managed instances", () => {
     const started = performance.now();
     expect(await lb.stop("SIGTERM")).toBe(0);
     expect(performance.now() - started).toBeGreaterThanOrEqual(450);
-    expect(lb.stdout.text).toContain("ignored SIGTERM for 500ms; killing it");
+    expect(lb.stdout.text).toContain("ignored SIGTERM for 500ms; killed it");
     expect(isAlive(pid)).toBe(false);
   });
 

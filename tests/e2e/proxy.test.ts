@@ -223,10 +223,10 @@ describe("status endpoints", () => {
     expect(status.healthy).toBe(2);
     expect(status.strategy).toBe("round-robin");
     expect(typeof status.uptime).toBe("number");
-    expect(status.scaling).toEqual({ min: 0, max: 0, desired: 0, lastAction: null });
+    expect(status.scaling).toEqual({ min: 0, max: 0, desired: 0, load: 0, lastAction: null });
     const first = status.instances[0]!;
     expect(Object.keys(first).sort()).toEqual(
-      ["id", "url", "port", "pid", "managed", "state", "healthy", "activeRequests", "totalRequests", "failedRequests", "responseTime", "load", "weight"].sort(),
+      ["id", "url", "port", "pid", "managed", "state", "healthy", "activeRequests", "totalRequests", "failedRequests", "responseTime", "load", "weight", "restarts"].sort(),
     );
     expect(first).toMatchObject({ url: a.url, port: a.port, managed: false, state: "healthy", healthy: true, activeRequests: 0, weight: 1 });
     expect(first.totalRequests as number).toBeGreaterThan(0);

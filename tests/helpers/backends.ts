@@ -17,6 +17,8 @@ export function backend(id: string, fields: Partial<Backend> = {}): Backend {
     failedRequests: 0,
     responseTimeMs: 0,
     load: 0,
+    restarts: 0,
+    warmUntil: 0,
     ...fields,
   };
 }

@@ -4,7 +4,7 @@
  * killed by PID in `afterAll` (register with `cleanupAfterAll()`), whatever
  * the test did.
  */
-import { afterAll } from "bun:test";
+import { afterAll, setDefaultTimeout } from "bun:test";
 import type { Subprocess } from "bun";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +16,9 @@ export const FIXTURE_BACKEND = join(ROOT, "tests/fixtures/backend.ts");
 
 const started = new Set<Subprocess>();
 
+/** Call once at the top of an e2e file: kills what it started afterwards, and gives its tests 30 s. */
 export function cleanupAfterAll(): void {
+  setDefaultTimeout(30_000);
   afterAll(async () => {
     for (const proc of started) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
     await Promise.all([...started].map((p) => p.exited));

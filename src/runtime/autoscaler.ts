@@ -1,0 +1,100 @@
+/**
+ * The autoscaling loop: every `scaling.checkInterval`, measure (LoadSampler) →
+ * decide (planScale, pure) → act (Supervisor.scaleTo), and log a `SCALE:` line
+ * with the reason. Also the one place that records scale actions taken for
+ * other reasons (a request arriving while scaled to zero, a manual scale), so
+ * `/lb-status` shows the last action whatever caused it.
+ */
+import type { ResolvedConfig, ResolvedInstances } from "../config/schema.ts";
+import { initialScaleState, planScale, type ScaleState, type ScalingPolicy } from "../decide/scaling.ts";
+import type { ScalingStatus } from "../http/status.ts";
+import type { LoadSampler } from "./load-sampler.ts";
+import type { Logger } from "./log.ts";
+import type { Task } from "./scheduler.ts";
+import type { Supervisor } from "./supervisor.ts";
+
+export function scalingPolicy(instances: ResolvedInstances, scaling: ResolvedConfig["scaling"]): ScalingPolicy {
+  return { ...scaling, min: instances.min, max: instances.max };
+}
+
+type LastAction = NonNullable<ScalingStatus["lastAction"]>;
+
+export class Autoscaler {
+  readonly #supervisor: Supervisor;
+  readonly #sampler: LoadSampler;
+  readonly #log: Logger;
+  #policy: ScalingPolicy;
+  #checkInterval: number;
+  #state: ScaleState;
+  #lastAction: LastAction | null = null;
+  #coldStart: Promise<boolean> | undefined;
+
+  constructor(supervisor: Supervisor, sampler: LoadSampler, policy: ScalingPolicy, checkInterval: number, log: Logger) {
+    this.#supervisor = supervisor;
+    this.#sampler = sampler;
+    this.#policy = policy;
+    this.#checkInterval = checkInterval;
+    this.#log = log;
+    this.#state = { ...initialScaleState(policy), desired: supervisor.desired };
+  }
+
+  update(policy: ScalingPolicy, checkInterval: number): void {
+    this.#policy = policy;
+    this.#checkInterval = checkInterval;
+  }
+
+  status(): ScalingStatus & { load: number } {
+    const window = this.#sampler.window();
+    return {
+      min: this.#policy.min,
+      max: this.#policy.max,
+      desired: this.#supervisor.desired,
+      load: window.ready > 0 ? Math.round((window.stable / window.ready) * 100) / 100 : 0,
+      lastAction: this.#lastAction,
+    };
+  }
+
+  task(): Task {
+    return { name: "autoscaling", every: this.#checkInterval, run: () => this.tick(performance.now()) };
+  }
+
+  tick(now: number): void {
+    // The supervisor's count is the truth: manual scales and cold starts change it too.
+    const decision = planScale(this.#sampler.window(), { ...this.#state, desired: this.#supervisor.desired }, this.#policy, now);
+    this.#state = decision.state;
+    const action = decision.action;
+    if (!action) return;
+    this.record(action.direction, action.from, action.to, action.reason);
+    this.#supervisor.scaleTo(action.to);
+  }
+
+  /** Logs and remembers a scale action. */
+  record(direction: "up" | "down", from: number, to: number, reason: string): void {
+    this.#log.scale(direction === "up" ? "UP" : "DOWN", from, to, reason);
+    this.#lastAction = { direction, from, to, reason, at: new Date().toISOString() };
+    this.#state = { ...this.#state, desired: to, lastActionAt: performance.now() };
+  }
+
+  /**
+   * A request found no instance ready. While scaled to zero, start one (once,
+   * however many requests are waiting); while instances are starting or
+   * restarting, wait for them. Resolves true when an instance is ready within
+   * `instances.startTimeout`.
+   */
+  coldStart(): Promise<boolean> {
+    if (this.#supervisor.ready > 0) return Promise.resolve(true);
+    if (this.#supervisor.desired === 0 && this.#policy.max > 0) {
+      this.#coldStart ??= (async () => {
+        this.record("up", 0, 1, "request while scaled to zero");
+        this.#supervisor.scaleTo(1);
+        return this.#supervisor.whenReady(this.#supervisor.config.startTimeout);
+      })().finally(() => {
+        this.#coldStart = undefined;
+      });
+      return this.#coldStart;
+    }
+    if (this.#coldStart) return this.#coldStart;
+    if (this.#supervisor.comingUp) return this.#supervisor.whenReady(this.#supervisor.config.startTimeout);
+    return Promise.resolve(false);
+  }
+}

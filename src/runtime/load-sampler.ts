@@ -1,0 +1,83 @@
+/**
+ * Load as the SPEC defines it: requests in flight, time-averaged. The
+ * scheduler samples every backend's in-flight count every 100 ms; averages
+ * over the stable window give each backend's `load` (shown in `/lb-status`) and,
+ * summed over managed instances, the autoscaler's input, together with the
+ * short panic window's average.
+ */
+import type { LoadWindow } from "../decide/scaling.ts";
+import type { Member, Pool } from "./pool.ts";
+import type { Task } from "./scheduler.ts";
+
+export const SAMPLE_EVERY_MS = 100;
+
+/** Fixed-size ring of samples with a running sum. */
+class Ring {
+  readonly #values: Float64Array;
+  #next = 0;
+  #count = 0;
+
+  constructor(size: number) {
+    this.#values = new Float64Array(Math.max(1, size));
+  }
+
+  push(value: number): void {
+    this.#values[this.#next] = value;
+    this.#next = (this.#next + 1) % this.#values.length;
+    this.#count = Math.min(this.#count + 1, this.#values.length);
+  }
+
+  /** Mean of the newest `n` samples (fewer if fewer were taken). */
+  meanOfLast(n: number): number {
+    const take = Math.min(n, this.#count);
+    if (take === 0) return 0;
+    let sum = 0;
+    for (let i = 1; i <= take; i++) sum += this.#values[(this.#next - i + this.#values.length) % this.#values.length] ?? 0;
+    return sum / take;
+  }
+}
+
+export class LoadSampler {
+  readonly #pool: Pool;
+  #stableSamples: number;
+  #panicSamples: number;
+  #managed: Ring;
+  readonly #perMember = new WeakMap<Member, Ring>();
+
+  constructor(pool: Pool, windows: { stableWindow: number; panicWindow: number }) {
+    this.#pool = pool;
+    this.#stableSamples = Math.max(1, Math.round(windows.stableWindow / SAMPLE_EVERY_MS));
+    this.#panicSamples = Math.max(1, Math.round(windows.panicWindow / SAMPLE_EVERY_MS));
+    this.#managed = new Ring(this.#stableSamples);
+  }
+
+  /** New window sizes (config reload); history restarts. */
+  resize(windows: { stableWindow: number; panicWindow: number }): void {
+    this.#stableSamples = Math.max(1, Math.round(windows.stableWindow / SAMPLE_EVERY_MS));
+    this.#panicSamples = Math.max(1, Math.round(windows.panicWindow / SAMPLE_EVERY_MS));
+    this.#managed = new Ring(this.#stableSamples);
+  }
+
+  sample(): void {
+    let managed = 0;
+    for (const member of this.#pool.backends) {
+      let ring = this.#perMember.get(member);
+      if (!ring) this.#perMember.set(member, (ring = new Ring(this.#stableSamples)));
+      ring.push(member.inflight);
+      member.load = ring.meanOfLast(this.#stableSamples);
+      if (member.managed) managed += member.inflight;
+    }
+    this.#managed.push(managed);
+  }
+
+  /** The autoscaler's input: managed in-flight averages and how many instances take traffic. */
+  window(): LoadWindow {
+    let ready = 0;
+    for (const member of this.#pool.backends) if (member.managed && member.state === "healthy") ready++;
+    return { stable: this.#managed.meanOfLast(this.#stableSamples), panic: this.#managed.meanOfLast(this.#panicSamples), ready };
+  }
+
+  task(): Task {
+    return { name: "load sampling", every: SAMPLE_EVERY_MS, run: () => this.sample() };
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The per-config request path: strategy, HTTP proxy and WebSocket upgrade,
+ * built from one resolved config. A reload builds a new one; the pool and
+ * WebSocket relay handlers stay.
+ */
+import { cidrContains, parseCidr, parseIp } from "./config/cidr.ts";
+import type { ResolvedConfig } from "./config/schema.ts";
+import { believedClientIp } from "./decide/headers.ts";
+import type { Logger } from "./runtime/log.ts";
+import type { Pool } from "./runtime/pool.ts";
+import { createProxy, type ProxyHandler } from "./runtime/proxy.ts";
+import { createWebSocketUpgrade } from "./runtime/websocket.ts";
+import { createStrategy } from "./strategies/index.ts";
+import type { Strategy } from "./types.ts";
+
+export interface Traffic {
+  readonly strategy: Strategy;
+  readonly proxy: ProxyHandler;
+  readonly upgrade: ReturnType<typeof createWebSocketUpgrade>;
+}
+
+export function buildTraffic(config: ResolvedConfig, pool: Pool, log: Logger, coldStart: (() => Promise<boolean>) | undefined): Traffic {
+  const strategy = createStrategy(config.strategy);
+  const isTrusted = trustMatcher(config.proxy.trustProxy);
+  const clientIp = (peerIp: string, req: Request) =>
+    config.proxy.trustProxy === false ? peerIp : believedClientIp(peerIp, req.headers.get("x-forwarded-for"), isTrusted);
+  const tls = config.listen.tls !== null;
+  const proxy = createProxy({
+    pool,
+    strategy,
+    proxy: config.proxy,
+    retryAfterSeconds: Math.max(1, Math.ceil(config.health.interval / 1000)),
+    log,
+    tls,
+    isTrusted,
+    clientIp,
+    coldStart,
+    slowStart: config.instances?.slowStart ?? 0,
+  });
+  const upgrade = createWebSocketUpgrade({
+    pool,
+    strategy,
+    connectTimeout: config.proxy.connectTimeout,
+    preserveHost: config.proxy.preserveHost,
+    tls,
+    log,
+    isTrusted,
+    trustProxy: config.proxy.trustProxy !== false,
+    clientIp,
+  });
+  return { strategy, proxy, upgrade };
+}
+
+function trustMatcher(trust: boolean | readonly string[]): (ip: string) => boolean {
+  if (typeof trust === "boolean") return () => trust;
+  const ranges = trust.map((c) => parseCidr(c)).filter((c) => c !== undefined);
+  return (ip) => {
+    const bytes = parseIp(ip);
+    return bytes !== undefined && ranges.some((range) => cidrContains(range, bytes));
+  };
+}
