@@ -7,6 +7,9 @@
 import type { Subprocess } from "bun";
 import { forEachLine } from "./lines.ts";
 import type { Logger } from "./log.ts";
+import { probe } from "./prober.ts";
+
+const READY_POLL_MS = 100;
 
 /** In a `bun build --compile` binary, `process.execPath` is Fulcrum itself; BUN_BE_BUN makes it act as `bun`. */
 const COMPILED = Bun.main.startsWith("/$bunfs/");
@@ -47,6 +50,20 @@ export class Instance {
   /** How it ended: `code 1`, `SIGKILL`. */
   get exitDescription(): string {
     return this.#proc.signalCode ? `on ${this.#proc.signalCode}` : `with code ${this.#proc.exitCode}`;
+  }
+
+  /**
+   * Polls the health path until it answers 2xx/3xx (true), or until
+   * `startTimeout` passes, the process exits or `stillWanted()` turns false (false).
+   */
+  async waitReady(path: string, startTimeout: number, probeTimeout: number, stillWanted: () => boolean): Promise<boolean> {
+    const deadline = performance.now() + startTimeout;
+    while (performance.now() < deadline && this.running && stillWanted()) {
+      const timeout = Math.round(Math.max(1, Math.min(probeTimeout, deadline - performance.now())));
+      if ((await probe(`http://127.0.0.1:${this.port}`, path, timeout)).ok) return true;
+      await Bun.sleep(READY_POLL_MS);
+    }
+    return false;
   }
 
   /** Signals the whole process group (the instance and anything it started). */

@@ -8,14 +8,13 @@
  */
 import type { ResolvedConfig, ResolvedInstances } from "../config/schema.ts";
 import { afterExit, NO_CRASHES, type CrashStreak, type RestartPolicy } from "../decide/restart.ts";
+import { chooseVictim } from "../decide/victim.ts";
 import type { ChildRegistry } from "./child-registry.ts";
 import { Instance } from "./instance.ts";
 import type { Logger } from "./log.ts";
 import type { Member, Pool } from "./pool.ts";
 import { findFreePort, isPortFree } from "./ports.ts";
-import { probe } from "./prober.ts";
 
-const READY_POLL_MS = 100;
 const DRAIN_POLL_MS = 25;
 
 type Phase = "starting" | "ready" | "backoff" | "failed" | "retiring";
@@ -114,7 +113,13 @@ export class Supervisor {
       launches.push(this.#launch(slot));
     }
     while (counted().length > n) {
-      const victim = chooseVictim(counted());
+      const candidates = counted().map((slot) => ({
+        slot,
+        ready: slot.phase === "ready",
+        inflight: slot.member?.inflight ?? 0,
+        readySince: slot.healthySince,
+      }));
+      const victim = (chooseVictim(candidates) as (typeof candidates)[number]).slot;
       this.#slots = this.#slots.filter((s) => s !== victim);
       void this.#retire(victim);
     }
@@ -226,7 +231,7 @@ export class Supervisor {
     void instance.exited.then(() => this.#onExit(slot, instance));
 
     const stillWanted = () => slot.instance === instance && slot.phase !== "retiring" && !this.#shuttingDown;
-    const ready = await this.#waitReady(slot, instance);
+    const ready = await instance.waitReady(this.#health.path, this.#cfg.startTimeout, this.#health.timeout, stillWanted);
     if (!stillWanted()) return false;
     if (!ready) {
       if (instance.running) {
@@ -243,16 +248,6 @@ export class Supervisor {
     this.#log.info(`instance ${slot.id} ready on port ${instance.port}`);
     for (const wake of this.#readyWaiters) wake();
     return true;
-  }
-
-  async #waitReady(slot: Slot, instance: Instance): Promise<boolean> {
-    const deadline = performance.now() + this.#cfg.startTimeout;
-    while (performance.now() < deadline && instance.running && slot.instance === instance && slot.phase === "starting") {
-      const timeout = Math.round(Math.max(1, Math.min(this.#health.timeout, deadline - performance.now())));
-      if ((await probe(`http://127.0.0.1:${instance.port}`, this.#health.path, timeout)).ok) return true;
-      await Bun.sleep(READY_POLL_MS);
-    }
-    return false;
   }
 
   #onExit(slot: Slot, instance: Instance): void {
@@ -324,14 +319,6 @@ export class Supervisor {
   killAll(): void {
     for (const slot of [...this.#slots, ...this.#retiring]) slot.instance?.kill();
   }
-}
-
-/** Which slot to stop when scaling down: one not serving first, then the least busy, then the newest. */
-function chooseVictim(slots: readonly Slot[]): Slot {
-  const rank = (s: Slot) => (s.phase === "ready" ? 1 : 0);
-  return [...slots].sort(
-    (a, b) => rank(a) - rank(b) || (a.member?.inflight ?? 0) - (b.member?.inflight ?? 0) || (b.healthySince ?? 0) - (a.healthySince ?? 0),
-  )[0] as Slot;
 }
 
 async function settle(slot: Slot): Promise<void> {

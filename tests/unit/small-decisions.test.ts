@@ -32,3 +32,21 @@ describe("slow start share", () => {
     expect(warmupShare(1000, 0)).toBe(1);
   });
 });
+
+import { chooseVictim } from "../../src/decide/victim.ts";
+
+describe("which instance a scale-down stops", () => {
+  const c = (name: string, ready: boolean, inflight: number, readySince: number | null) => ({ name, ready, inflight, readySince });
+  test("one that is not serving goes first", () => {
+    expect(chooseVictim([c("busy", true, 5, 1), c("starting", false, 0, null)])?.name).toBe("starting");
+  });
+  test("then the least busy", () => {
+    expect(chooseVictim([c("a", true, 3, 1), c("b", true, 1, 2), c("c", true, 2, 3)])?.name).toBe("b");
+  });
+  test("then the newest", () => {
+    expect(chooseVictim([c("old", true, 0, 100), c("new", true, 0, 900)])?.name).toBe("new");
+  });
+  test("nothing to choose from", () => {
+    expect(chooseVictim([])).toBeUndefined();
+  });
+});
