@@ -47,6 +47,7 @@ export function buildTraffic(config: ResolvedConfig, pool: Pool, log: Logger, co
     isTrusted,
     trustProxy: config.proxy.trustProxy !== false,
     clientIp,
+    coldStart,
   });
   return { strategy, proxy, upgrade };
 }

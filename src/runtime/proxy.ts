@@ -81,18 +81,11 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
     }
 
     let tried: Member[] | undefined;
-    let waitedForColdStart = false;
     for (let attempt = 0; ; attempt++) {
-      const backend = pick(strategy, pool.backends, ctx, tried, deps.slowStart);
-      if (!backend) {
-        if (tried) return failed(502, "every backend tried failed");
-        if (deps.coldStart && !waitedForColdStart) {
-          waitedForColdStart = true;
-          attempt--;
-          if (await deps.coldStart()) continue;
-        }
-        return unavailable();
-      }
+      let backend = pick(strategy, pool.backends, ctx, tried, deps.slowStart);
+      // Nothing ready on the first try: scaled to zero or (re)starting. Wait for an instance once.
+      if (!backend && !tried && deps.coldStart && (await deps.coldStart())) backend = pick(strategy, pool.backends, ctx, tried, deps.slowStart);
+      if (!backend) return tried ? failed(502, "every backend tried failed") : unavailable();
       if (!cfg.preserveHost || !req.headers.has("host")) headers.set("host", backend.host);
       if (log.access) log.request(method, path, backend.url);
 

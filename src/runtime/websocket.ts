@@ -32,6 +32,8 @@ export interface WebSocketDeps {
   readonly isTrusted: (ip: string) => boolean;
   readonly trustProxy: boolean;
   readonly clientIp: (peerIp: string, req: Request) => string;
+  /** Called when no backend is available; resolves true once one is (scale from zero). */
+  readonly coldStart?: () => Promise<boolean>;
 }
 
 /** Headers of the handshake that belong to this hop's handshake, not the upstream one. */
@@ -53,7 +55,8 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
 
   async function upgrade(req: Request, server: Bun.Server<WsData>, peerIp: string): Promise<Response | undefined> {
     const ctx: PickContext = { clientIp: deps.clientIp(peerIp, req), header: (name) => req.headers.get(name) };
-    const backend = strategy.pick(pool.backends, ctx) as Member | undefined;
+    let backend = strategy.pick(pool.backends, ctx) as Member | undefined;
+    if (!backend && deps.coldStart && (await deps.coldStart())) backend = strategy.pick(pool.backends, ctx) as Member | undefined;
     if (!backend) return new Response("503 Service Unavailable: no healthy backend\n", { status: 503, headers: { "retry-after": "1" } });
 
     const url = req.url;

@@ -77,6 +77,18 @@ describe("autoscaling", () => {
     expect(await lb.stop()).toBe(0);
   }, 40_000);
 
+  test("a WebSocket upgrade while scaled to zero waits for the cold start and connects", async () => {
+    const lb = await startFulcrum(["--config", config({ min: 0, max: 1, location: join(ROOT, "tests/fixtures/backend.ts") })]);
+    const ws = new WebSocket(`ws://127.0.0.1:${lb.port}/ws`);
+    const greeting = await new Promise<string>((resolve, reject) => {
+      ws.onmessage = (e) => resolve(String(e.data));
+      ws.onerror = () => reject(new Error("websocket failed"));
+    });
+    expect(greeting).toBe("hello from x");
+    ws.close();
+    expect(await lb.stop()).toBe(0);
+  });
+
   test("a cold start that cannot finish within startTimeout answers 503", async () => {
     const dir = tempDir({ "mute.ts": "setInterval(() => {}, 1000); // never listens" });
     const lb = await startFulcrum(["--config", config({ min: 0, max: 1, location: join(dir, "mute.ts"), startTimeout: 800, stopTimeout: 300 })]);
