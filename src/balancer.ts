@@ -7,6 +7,7 @@ import { ConfigError, formatIssue } from "./config/fields.ts";
 import { fixedAtStart, notBuiltYet } from "./config/not-built.ts";
 import type { ResolvedConfig } from "./config/schema.ts";
 import { diffBackends } from "./decide/backend-diff.ts";
+import { normalizeContentLength, pathOf, rejectRequest } from "./decide/request.ts";
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from "./decide/restart.ts";
 import { createAdminActions } from "./admin-actions.ts";
 import { createAdmin } from "./http/admin.ts";
@@ -21,7 +22,8 @@ import { Pool } from "./runtime/pool.ts";
 import { runScheduler } from "./runtime/scheduler.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
 import { relayHandlers, type WsData } from "./runtime/websocket.ts";
-import { buildTraffic, type Traffic } from "./traffic.ts";
+import { buildTraffic, createTransport, type Traffic } from "./traffic.ts";
+import type { Transport } from "./runtime/upstream/transport.ts";
 
 export interface BalancerOptions {
   /** Reads and validates the config again (SIGHUP, `POST /lb-admin/reload`). */
@@ -35,7 +37,19 @@ export type ReloadResult = { ok: true; changes: string[] } | { ok: false; errors
 /** Shutdown drain bound when there are no managed instances to take `stopTimeout` from. */
 const DEFAULT_DRAIN_MS = 10_000;
 
-const pathOf = (url: string) => url.slice(url.indexOf("/", url.indexOf("//") + 2));
+/** Requests refused at the edge, before any routing: CONNECT, a bad Host, a bad Content-Length. */
+function refuse(req: Request): Response | undefined {
+  const rejection = rejectRequest(req.method, req.headers.get("host"));
+  if (rejection) {
+    const headers: Record<string, string> = rejection.status === 405 ? { allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" } : {};
+    return new Response(`${rejection.status} ${rejection.message}\n`, { status: rejection.status, headers });
+  }
+  const contentLength = req.headers.get("content-length");
+  if (contentLength !== null && normalizeContentLength(contentLength) === undefined) {
+    return new Response("400 Bad Request: invalid Content-Length\n", { status: 400, headers: { connection: "close" } });
+  }
+  return undefined;
+}
 
 function restartPolicy(config: ResolvedConfig): RestartPolicy {
   return { ...DEFAULT_RESTART_POLICY, maxRestarts: config.instances?.maxRestarts ?? DEFAULT_RESTART_POLICY.maxRestarts };
@@ -50,6 +64,7 @@ export class Balancer {
   readonly supervisor: Supervisor | undefined;
   readonly autoscaler: Autoscaler | undefined;
   #traffic: Traffic;
+  #transport: Transport;
   #server: Bun.Server<WsData> | undefined;
   #adminServer: Bun.Server<undefined> | undefined;
   #scheduler = new AbortController();
@@ -68,6 +83,7 @@ export class Balancer {
       this.supervisor = new Supervisor({ instances: config.instances, health: config.health, pool: this.pool, log, registry, restartPolicy: restartPolicy(config) });
       this.autoscaler = new Autoscaler(this.supervisor, this.#sampler, scalingPolicy(config.instances, config.scaling), config.scaling.checkInterval, log);
     }
+    this.#transport = createTransport(config.proxy);
     this.#traffic = this.#buildTraffic(config);
   }
 
@@ -87,7 +103,11 @@ export class Balancer {
 
   #buildTraffic(config: ResolvedConfig): Traffic {
     const autoscaler = this.autoscaler;
-    return buildTraffic(config, this.pool, this.#log, autoscaler ? () => autoscaler.coldStart() : undefined);
+    return buildTraffic(config, this.pool, this.#log, this.#transport, {
+      coldStart: autoscaler ? () => autoscaler.coldStart() : undefined,
+      // Bun's idle timer ignores request body bytes: uploads get Fulcrum's own body timeout instead.
+      onUpload: (req) => this.#server?.timeout(req, 0),
+    });
   }
 
   async #start(): Promise<void> {
@@ -110,16 +130,16 @@ export class Balancer {
       // Lift Bun's 128 MiB default: our own limit applies, Bun answers 413 above it.
       maxRequestBodySize: Math.max(1, proxy.maxBodySize),
       fetch: (req, server) => {
-        const peerIp = server.requestIP(req)?.address ?? "";
-        if (ownOnListenPort) {
-          const path = pathOf(req.url);
-          if (path.startsWith("/lb-")) {
-            const own = serveOwn(req, path);
-            if (own) return own;
-          }
+        const refusal = refuse(req);
+        if (refusal) return refusal;
+        const path = pathOf(req.url);
+        if (ownOnListenPort && path.startsWith("/lb-")) {
+          const own = serveOwn(req, path);
+          if (own) return own;
         }
-        if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return this.#traffic.upgrade(req, server, peerIp);
-        return this.#traffic.proxy(req, peerIp);
+        const peerIp = server.requestIP(req)?.address ?? "";
+        if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return this.#traffic.upgrade(req, server, peerIp, path);
+        return this.#traffic.proxy(req, peerIp, path);
       },
       websocket: relayHandlers,
       error: (error) => {
@@ -211,6 +231,10 @@ export class Balancer {
     this.#log.configure(next.log);
     if (prev.scaling.stableWindow !== next.scaling.stableWindow || prev.scaling.panicWindow !== next.scaling.panicWindow) this.#sampler.resize(next.scaling);
     this.#config = next;
+    if (prev.proxy.transport !== next.proxy.transport || prev.proxy.connectTimeout !== next.proxy.connectTimeout) {
+      this.#transport.close();
+      this.#transport = createTransport(next.proxy);
+    }
     this.#traffic = this.#buildTraffic(next);
     this.#startScheduler();
     this.#log.info(`config reloaded${changes.length ? `: ${changes.join("; ")}` : ""}`);
@@ -233,6 +257,7 @@ export class Balancer {
       await server.stop(true);
     }
     this.#adminServer?.stop(true);
+    this.#transport.close();
     this.#scheduler.abort();
     await this.supervisor?.stopAll();
     this.#log.info("stopped");

@@ -9,6 +9,8 @@ import { believedClientIp } from "./decide/headers.ts";
 import type { Logger } from "./runtime/log.ts";
 import type { Pool } from "./runtime/pool.ts";
 import { createProxy, type ProxyHandler } from "./runtime/proxy.ts";
+import { Http1Transport } from "./runtime/upstream/http1.ts";
+import { fetchTransport, type Transport } from "./runtime/upstream/transport.ts";
 import { createWebSocketUpgrade } from "./runtime/websocket.ts";
 import { createStrategy } from "./strategies/index.ts";
 import type { Strategy } from "./types.ts";
@@ -19,7 +21,14 @@ export interface Traffic {
   readonly upgrade: ReturnType<typeof createWebSocketUpgrade>;
 }
 
-export function buildTraffic(config: ResolvedConfig, pool: Pool, log: Logger, coldStart: (() => Promise<boolean>) | undefined): Traffic {
+export function buildTraffic(
+  config: ResolvedConfig,
+  pool: Pool,
+  log: Logger,
+  transport: Transport,
+  hooks: { coldStart: (() => Promise<boolean>) | undefined; onUpload: (req: Request) => void },
+): Traffic {
+  const { coldStart, onUpload } = hooks;
   const strategy = createStrategy(config.strategy);
   const isTrusted = trustMatcher(config.proxy.trustProxy);
   const clientIp = (peerIp: string, req: Request) =>
@@ -36,6 +45,8 @@ export function buildTraffic(config: ResolvedConfig, pool: Pool, log: Logger, co
     clientIp,
     coldStart,
     slowStart: config.instances?.slowStart ?? 0,
+    transport,
+    onUpload,
   });
   const upgrade = createWebSocketUpgrade({
     pool,
@@ -50,6 +61,13 @@ export function buildTraffic(config: ResolvedConfig, pool: Pool, log: Logger, co
     coldStart,
   });
   return { strategy, proxy, upgrade };
+}
+
+/** Idle upstream connections of the http1 transport close after this (below common 5 s backend keep-alive timeouts). */
+const UPSTREAM_IDLE_MS = 4000;
+
+export function createTransport(proxy: ResolvedConfig["proxy"]): Transport {
+  return proxy.transport === "http1" ? new Http1Transport({ connectTimeout: proxy.connectTimeout, idleTimeout: UPSTREAM_IDLE_MS }) : fetchTransport;
 }
 
 function trustMatcher(trust: boolean | readonly string[]): (ip: string) => boolean {

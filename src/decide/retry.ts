@@ -3,7 +3,17 @@
  * backend. Pure.
  */
 
-export type UpstreamFailure = "refused" | "reset" | "timeout" | "aborted" | "unresolved" | "other";
+export type UpstreamFailure =
+  | "refused"
+  | "connect-timeout"
+  | "reset"
+  | "timeout"
+  | "aborted"
+  | "unresolved"
+  | "protocol"
+  /** Refused locally before anything was sent (e.g. a header value fetch() will not send). */
+  | "invalid"
+  | "other";
 
 /** Maps a rejected `fetch()` to a failure kind (codes as Bun 1.4 reports them). */
 export function classifyFetchError(error: unknown): UpstreamFailure {
@@ -22,9 +32,11 @@ export function classifyFetchError(error: unknown): UpstreamFailure {
     case "EAI_AGAIN":
       return "unresolved";
     case "ETIMEDOUT":
-      return "timeout";
+      return "connect-timeout";
+    case "EPROTO":
+      return "protocol";
     default:
-      return "other";
+      return typeof e?.code === "string" && e.code.startsWith("ERR_") ? "invalid" : "other";
   }
 }
 
@@ -46,7 +58,8 @@ export function shouldRetry(
   retries: number,
 ): boolean {
   if (attempt >= retries) return false;
-  if (failure !== "refused" && failure !== "reset" && failure !== "unresolved") return false;
+  // Nothing reached the backend (refused, unreachable) or it dropped the connection before answering.
+  if (failure !== "refused" && failure !== "connect-timeout" && failure !== "reset" && failure !== "unresolved") return false;
   if (request.hasBody && !request.bodyReplayable) return false;
   return isIdempotent(request.method) || !request.hasBody;
 }

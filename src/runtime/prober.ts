@@ -13,10 +13,13 @@ export interface ProbeResult {
 
 const FAILURE_TEXT: Record<UpstreamFailure, string> = {
   refused: "Connection refused",
+  "connect-timeout": "Connect timeout",
   reset: "Connection reset",
   timeout: "Timeout",
   aborted: "Aborted",
   unresolved: "Host not found",
+  protocol: "Invalid response",
+  invalid: "Request not sendable",
   other: "Request failed",
 };
 

@@ -7,11 +7,14 @@
  */
 import type { ResolvedConfig } from "../config/schema.ts";
 import { forwardRequestHeaders, forwardResponseHeaders } from "../decide/headers.ts";
+import { normalizeContentLength } from "../decide/request.ts";
 import { warmupShare } from "../decide/slowstart.ts";
 import { classifyFetchError, countsAsFailure, isIdempotent, shouldRetry, type UpstreamFailure } from "../decide/retry.ts";
 import type { BackendView, PickContext, Strategy } from "../types.ts";
 import type { Logger } from "./log.ts";
 import type { Member, Pool } from "./pool.ts";
+import { WatchedBody, type ClientBodyFailure } from "./request-body.ts";
+import type { Transport } from "./upstream/transport.ts";
 import { describeFailure } from "./prober.ts";
 
 /** Idempotent requests with bodies up to this size are buffered so a retry can resend them. */
@@ -32,9 +35,13 @@ export interface ProxyDeps {
   readonly coldStart?: () => Promise<boolean>;
   /** Slow-start period of new managed instances, ms. */
   readonly slowStart: number;
+  /** How requests reach backends: fetch() or the pooled HTTP/1.1 client. */
+  readonly transport: Transport;
+  /** A streamed upload begins: Bun's idle timer must not cut it off (it ignores body bytes). */
+  readonly onUpload: (req: Request) => void;
 }
 
-export type ProxyHandler = (req: Request, peerIp: string) => Promise<Response>;
+export type ProxyHandler = (req: Request, peerIp: string, path: string) => Promise<Response>;
 
 export function createProxy(deps: ProxyDeps): ProxyHandler {
   const { pool, strategy, log, proxy: cfg } = deps;
@@ -52,10 +59,7 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
       headers: { "content-type": "text/plain" },
     });
 
-  return async function proxyRequest(req: Request, peerIp: string): Promise<Response> {
-    const url = req.url;
-    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-    const path = pathStart < 0 ? "/" : url.slice(pathStart);
+  return async function proxyRequest(req: Request, peerIp: string, path: string): Promise<Response> {
     const method = req.method;
     const ctx: PickContext = { clientIp: deps.clientIp(peerIp, req), header: (name) => req.headers.get(name) };
 
@@ -67,16 +71,28 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
       preserveHost: cfg.preserveHost,
       newRequestId,
     });
+    // The same Content-Length sent twice arrives merged ("5, 5"); the edge refused differing ones.
+    const contentLength = req.headers.get("content-length");
+    if (contentLength?.includes(",")) headers.set("content-length", normalizeContentLength(contentLength) ?? "0");
 
     // GET and HEAD bodies are dropped (fetch refuses them, and no backend should act on them).
-    let body: ReadableStream | ArrayBuffer | null = method === "GET" || method === "HEAD" ? null : req.body;
-    const hasBody = body !== null && req.headers.get("content-length") !== "0";
+    let body: ReadableStream<Uint8Array> | ArrayBuffer | null = method === "GET" || method === "HEAD" ? null : req.body;
+    const hasBody = body !== null && contentLength !== "0";
     let bodyReplayable = !hasBody;
-    if (hasBody && isIdempotent(method)) {
-      const length = Number(req.headers.get("content-length"));
-      if (length > 0 && length <= REPLAYABLE_BODY_LIMIT) {
-        body = await req.arrayBuffer();
+    let watched: WatchedBody | undefined;
+    if (body instanceof ReadableStream && hasBody) {
+      const length = Number(headers.get("content-length"));
+      if (isIdempotent(method) && length > 0 && length <= REPLAYABLE_BODY_LIMIT) {
+        try {
+          body = await req.arrayBuffer();
+        } catch {
+          return clientFailed("error"); // the client went away mid-body
+        }
         bodyReplayable = true;
+      } else {
+        watched = new WatchedBody(body, cfg.idleTimeout);
+        body = watched.stream;
+        deps.onUpload(req);
       }
     }
 
@@ -89,33 +105,39 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
       if (!cfg.preserveHost || !req.headers.has("host")) headers.set("host", backend.host);
       if (log.access) log.request(method, path, backend.url);
 
-      const started = performance.now();
       backend.inflight++;
       backend.totalRequests++;
       const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(new DOMException("response timeout", "TimeoutError")), cfg.responseTimeout);
+      // The response timeout starts once the request is sent: a long upload is not a slow backend.
+      let waitStart = performance.now();
+      let timer: Timer | undefined;
+      let answered = false;
+      const startClock = () => {
+        if (answered) return;
+        waitStart = performance.now();
+        timer = setTimeout(() => abort.abort(new DOMException("response timeout", "TimeoutError")), cfg.responseTimeout);
+      };
+      if (watched) watched.whenEnded(startClock);
+      else startClock();
       const onClientGone = () => abort.abort();
       req.signal.addEventListener("abort", onClientGone, { once: true });
 
       let upstream: Response;
       try {
-        upstream = await fetch(backend.url + path, {
-          method,
-          headers,
-          body,
-          redirect: "manual",
-          decompress: false,
-          signal: abort.signal,
-        });
+        upstream = await deps.transport.send(backend, { method, path, headers, body, signal: abort.signal });
       } catch (error) {
+        answered = true;
         clearTimeout(timer);
         backend.inflight--;
-        const failure: UpstreamFailure = req.signal.aborted ? "aborted" : classifyFetchError(error);
-        if (failure === "aborted") return failed(502, "client went away"); // nobody reads this
+        // The client's doing (gone, stalled, body refused): never held against the backend.
+        if (watched?.failure || req.signal.aborted) return clientFailed(watched?.failure ?? "error");
+        const failure: UpstreamFailure = classifyFetchError(error);
+        if (failure === "aborted") return clientFailed("error");
+        if (failure === "invalid") return new Response("400 Bad Request: the request cannot be forwarded\n", { status: 400 });
         backend.failedRequests++;
         if (pool.recordOutcome(backend, true, Date.now())) log.warn(`${backend.url} ejected after consecutive failures`);
         const detail = describeFailure(failure, cfg.responseTimeout);
-        if (log.access) log.response(method, path, backend.url, failure === "timeout" ? 504 : 502, performance.now() - started);
+        if (log.access) log.response(method, path, backend.url, failure === "timeout" ? 504 : 502, performance.now() - waitStart);
         if (failure === "timeout") return failed(504, `${backend.url}: ${detail}`);
         if (shouldRetry(failure, { method, hasBody, bodyReplayable }, attempt, cfg.retries)) {
           (tried ??= []).push(backend);
@@ -123,9 +145,10 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
         }
         return failed(502, `${backend.url}: ${detail}`);
       }
+      answered = true;
       clearTimeout(timer);
 
-      const elapsed = performance.now() - started;
+      const elapsed = performance.now() - waitStart;
       backend.inflight--;
       pool.observeResponseTime(backend, elapsed);
       const status = upstream.status;
@@ -140,6 +163,13 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
       });
     }
   };
+}
+
+/** The client stalled (408) or its body failed; mostly nobody is left to read this. */
+function clientFailed(failure: ClientBodyFailure): Response {
+  return failure === "idle"
+    ? new Response("408 Request Timeout: the request body stalled\n", { status: 408, headers: { connection: "close" } })
+    : new Response("400 Bad Request: the request body failed\n", { status: 400, headers: { connection: "close" } });
 }
 
 function pick(

@@ -53,14 +53,12 @@ function relayClose(target: { close(code?: number, reason?: string): void; termi
 export function createWebSocketUpgrade(deps: WebSocketDeps) {
   const { pool, strategy, log } = deps;
 
-  async function upgrade(req: Request, server: Bun.Server<WsData>, peerIp: string): Promise<Response | undefined> {
+  async function upgrade(req: Request, server: Bun.Server<WsData>, peerIp: string, path: string): Promise<Response | undefined> {
     const ctx: PickContext = { clientIp: deps.clientIp(peerIp, req), header: (name) => req.headers.get(name) };
     let backend = strategy.pick(pool.backends, ctx) as Member | undefined;
     if (!backend && deps.coldStart && (await deps.coldStart())) backend = strategy.pick(pool.backends, ctx) as Member | undefined;
     if (!backend) return new Response("503 Service Unavailable: no healthy backend\n", { status: 503, headers: { "retry-after": "1" } });
 
-    const url = req.url;
-    const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
     const target = backend.url.replace(/^http/, "ws") + path;
     const headers = forwardRequestHeaders(req.headers, {
       peerIp,

@@ -50,3 +50,28 @@ describe("which instance a scale-down stops", () => {
     expect(chooseVictim([])).toBeUndefined();
   });
 });
+
+import { normalizeContentLength, pathOf, rejectRequest } from "../../src/decide/request.ts";
+
+describe("request checks at the edge", () => {
+  test("the path is kept whether Bun gives an absolute URL or only the path", () => {
+    expect(pathOf("http://app.example/a/b?q=1")).toBe("/a/b?q=1");
+    expect(pathOf("/keep/this/path?q=1")).toBe("/keep/this/path?q=1");
+    expect(pathOf("http://app.example")).toBe("/");
+  });
+  test("CONNECT is refused", () => {
+    expect(rejectRequest("CONNECT", "evil.example:443")?.status).toBe(405);
+  });
+  test("invalid or repeated Host is refused, valid ones pass", () => {
+    for (const bad of ["a b", "a/b", "evil.example@127.0.0.1", "x?y", "x#y", "x\\y", "", "x, evil.example"]) expect(rejectRequest("GET", bad)?.status).toBe(400);
+    for (const good of ["app.example", "app.example:8080", "127.0.0.1:3000", "[::1]:4000", "xn--bcher-kva.example"]) expect(rejectRequest("GET", good)).toBeUndefined();
+    expect(rejectRequest("GET", null)).toBeUndefined(); // HTTP/1.0 without Host
+  });
+  test("Content-Length: one value, or identical repeats merged into one", () => {
+    expect(normalizeContentLength("5")).toBe("5");
+    expect(normalizeContentLength("5, 5")).toBe("5");
+    expect(normalizeContentLength("5, 6")).toBeUndefined();
+    expect(normalizeContentLength("-1")).toBeUndefined();
+    expect(normalizeContentLength("0x10")).toBeUndefined();
+  });
+});
