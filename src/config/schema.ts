@@ -112,6 +112,8 @@ export interface Config {
     preserveHost?: boolean;
     /** Peers whose `X-Forwarded-*` headers are believed: `true`, or a list of CIDRs. @default false */
     trustProxy?: boolean | string[];
+    /** How requests reach backends: Bun's `fetch()`, or Fulcrum's pooled HTTP/1.1 client. @default "fetch" */
+    transport?: "fetch" | "http1";
   };
   rateLimit?: {
     requestsPerSecond: number;
@@ -203,6 +205,7 @@ export interface ResolvedConfig {
     readonly preserveHost: boolean;
     /** `true` trusts every peer; a list trusts peers inside those CIDRs. */
     readonly trustProxy: boolean | readonly string[];
+    readonly transport: "fetch" | "http1";
   };
   readonly rateLimit: {
     readonly requestsPerSecond: number;

@@ -2,12 +2,13 @@ import type { BackendView } from "../types.ts";
 
 /**
  * Response-time EWMAs are never exactly equal, so "tie → lower EWMA → round
- * robin" needs a band: within 20% (or 1 ms) of each other two backends count as
+ * robin" needs a band: within 30% (or 5 ms) of each other two backends count as
  * equally fast. Without it the fastest idle backend would take every request at
- * low load and the others' EWMAs would never be refreshed.
+ * low load, its rivals' EWMAs would never be refreshed, and one slow first
+ * request (connection setup, a cold JIT) would decide the routing for long.
  */
 function similarLatency(a: number, b: number): boolean {
-  return Math.abs(a - b) <= Math.max(1, 0.2 * Math.min(a, b));
+  return Math.abs(a - b) <= Math.max(5, 0.3 * Math.min(a, b));
 }
 
 /**
