@@ -162,6 +162,7 @@ export class Balancer {
     if (statics.length > 0) this.#log.info(`Backend servers: ${statics.map((b) => b.url).join(", ")}`);
     this.#log.info(`Health checker started (checking every ${this.#config.health.interval / 1000}s)`);
     this.#log.info(`Strategy: ${this.#traffic.strategy.name}`);
+    this.#log.info(`Upstream transport: ${this.#transport.name}`);
     for (const warning of notBuiltYet(this.#config)) this.#log.warn(warning);
   }
 

@@ -6,7 +6,7 @@
  */
 import { afterAll, setDefaultTimeout } from "bun:test";
 import type { Subprocess } from "bun";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -118,6 +118,8 @@ export async function startFulcrum(
   args: string[],
   options: { cwd?: string; env?: Record<string, string | undefined>; readyTimeoutMs?: number } = {},
 ): Promise<Running> {
+  const transport = process.env.FULCRUM_TEST_TRANSPORT;
+  if (transport) args = withTransport(args, transport);
   const spawned = spawnTracked(["bun", MAIN, ...args], { cwd: options.cwd, env: { PORT: undefined, ...options.env } });
   const match = await Promise.race([
     spawned.stdout.wait(/Load balancer running on port (\d+)/, options.readyTimeoutMs ?? 15_000),
@@ -126,6 +128,37 @@ export async function startFulcrum(
     }),
   ]);
   return running(spawned, Number(match[1]));
+}
+
+/**
+ * FULCRUM_TEST_TRANSPORT=http1 runs a suite over another upstream transport
+ * (tests/e2e/transports.test.ts does): a JSON config gets `proxy.transport`,
+ * and flags-only runs are turned into an equivalent JSON config.
+ */
+function withTransport(args: string[], transport: string): string[] {
+  const flag = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const configFile = flag("--config");
+  let config: Record<string, unknown>;
+  if (configFile) {
+    if (!configFile.endsWith(".json")) return args;
+    config = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
+  } else {
+    const backends = args.filter((_, i) => args[i - 1] === "--backend");
+    config = { listen: { port: Number(flag("--port") ?? 4000) }, backends };
+    if (flag("--strategy")) config.strategy = flag("--strategy");
+  }
+  config.proxy = { ...(config.proxy as object | undefined), transport };
+  const file = join(tempDir(), "with-transport.json");
+  writeFileSync(file, JSON.stringify(config));
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (["--config", "--backend", "--strategy", "--port"].includes(args[i] as string)) i++;
+    else rest.push(args[i] as string);
+  }
+  return ["--config", file, ...rest];
 }
 
 /** Writes `files` into a fresh temp directory and returns its path. */
