@@ -236,6 +236,7 @@ export class Balancer {
       this.#transport.close();
       this.#transport = createTransport(next.proxy);
     }
+    this.#traffic.close();
     this.#traffic = this.#buildTraffic(next);
     this.#startScheduler();
     this.#log.info(`config reloaded${changes.length ? `: ${changes.join("; ")}` : ""}`);
@@ -259,6 +260,7 @@ export class Balancer {
     }
     this.#adminServer?.stop(true);
     this.#transport.close();
+    this.#traffic.close();
     this.#scheduler.abort();
     await this.supervisor?.stopAll();
     this.#log.info("stopped");

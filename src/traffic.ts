@@ -18,6 +18,8 @@ import type { Strategy } from "./types.ts";
 export interface Traffic {
   readonly strategy: Strategy;
   readonly proxy: ProxyHandler;
+  /** Releases what this request path holds (its timeout timer); called when a reload replaces it. */
+  close(): void;
   readonly upgrade: ReturnType<typeof createWebSocketUpgrade>;
 }
 
@@ -60,7 +62,7 @@ export function buildTraffic(
     clientIp,
     coldStart,
   });
-  return { strategy, proxy, upgrade };
+  return { strategy, proxy: proxy.handle, upgrade, close: proxy.close };
 }
 
 /** Idle upstream connections of the http1 transport close after this (below common 5 s backend keep-alive timeouts). */

@@ -105,8 +105,9 @@ export class Pool {
   }
 
   /** Folds one proxied request's outcome in; returns true when it ejected the backend. */
-  recordOutcome(member: Member, failed: boolean, now: number): boolean {
-    if (!failed && member.outlier.consecutiveFailures === 0) return false;
+  recordOutcome(member: Member, failed: boolean): boolean {
+    if (!failed && member.outlier.consecutiveFailures === 0) return false; // the common case: nothing to do
+    const now = Date.now();
     const wasEjected = isEjected(member.outlier, now);
     const ejectedCount = this.#members.reduce((n, m) => n + (isEjected(m.outlier, now) ? 1 : 0), 0);
     const live = this.#members.reduce((n, m) => n + (m.state === "stopped" ? 0 : 1), 0);

@@ -6,13 +6,14 @@
  * retried) and never decoded (`decompress: false`).
  */
 import type { ResolvedConfig } from "../config/schema.ts";
-import { forwardRequestHeaders, forwardResponseHeaders } from "../decide/headers.ts";
+import { forwardRequestHeaders, stripHopByHop, upstreamHost } from "../decide/headers.ts";
 import { normalizeContentLength } from "../decide/request.ts";
 import { warmupShare } from "../decide/slowstart.ts";
 import { classifyFetchError, countsAsFailure, isIdempotent, shouldRetry, type UpstreamFailure } from "../decide/retry.ts";
 import type { BackendView, PickContext, Strategy } from "../types.ts";
 import type { Logger } from "./log.ts";
 import type { Member, Pool } from "./pool.ts";
+import { Deadlines, type Deadline } from "./deadlines.ts";
 import { WatchedBody, type ClientBodyFailure } from "./request-body.ts";
 import type { Transport } from "./upstream/transport.ts";
 import { describeFailure } from "./prober.ts";
@@ -43,10 +44,20 @@ export interface ProxyDeps {
 
 export type ProxyHandler = (req: Request, peerIp: string, path: string) => Promise<Response>;
 
-export function createProxy(deps: ProxyDeps): ProxyHandler {
+export interface Proxy {
+  readonly handle: ProxyHandler;
+  /** Stops the shared timeout timer (the proxy is replaced on reload). */
+  close(): void;
+}
+
+export function createProxy(deps: ProxyDeps): Proxy {
   const { pool, strategy, log, proxy: cfg } = deps;
   const proto = deps.tls ? "https" : "http";
-  const newRequestId = () => crypto.randomUUID();
+  // Unique per process and cheap: a random prefix and a counter (crypto.randomUUID per request costs ~4 µs).
+  const idPrefix = crypto.randomUUID().slice(0, 13);
+  let idCounter = 0;
+  const newRequestId = () => `${idPrefix}${(++idCounter).toString(36)}`;
+  const deadlines = new Deadlines(Math.min(100, cfg.responseTimeout / 10));
 
   const unavailable = () =>
     new Response("503 Service Unavailable: no healthy backend\n", {
@@ -59,16 +70,15 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
       headers: { "content-type": "text/plain" },
     });
 
-  return async function proxyRequest(req: Request, peerIp: string, path: string): Promise<Response> {
+  async function proxyRequest(req: Request, peerIp: string, path: string): Promise<Response> {
     const method = req.method;
     const ctx: PickContext = { clientIp: deps.clientIp(peerIp, req), header: (name) => req.headers.get(name) };
 
+    const clientHost = req.headers.get("host");
     const headers = forwardRequestHeaders(req.headers, {
       peerIp,
       peerTrusted: cfg.trustProxy !== false && deps.isTrusted(peerIp),
       proto,
-      upstreamHost: "",
-      preserveHost: cfg.preserveHost,
       newRequestId,
     });
     // The same Content-Length sent twice arrives merged ("5, 5"); the edge refused differing ones.
@@ -102,7 +112,7 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
       // Nothing ready on the first try: scaled to zero or (re)starting. Wait for an instance once.
       if (!backend && !tried && deps.coldStart && (await deps.coldStart())) backend = pick(strategy, pool.backends, ctx, tried, deps.slowStart);
       if (!backend) return tried ? failed(502, "every backend tried failed") : unavailable();
-      if (!cfg.preserveHost || !req.headers.has("host")) headers.set("host", backend.host);
+      if (!cfg.preserveHost || clientHost === null) headers.set("host", upstreamHost(clientHost, cfg.preserveHost, backend.host));
       if (log.access) log.request(method, path, backend.url);
 
       backend.inflight++;
@@ -110,24 +120,24 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
       const abort = new AbortController();
       // The response timeout starts once the request is sent: a long upload is not a slow backend.
       let waitStart = performance.now();
-      let timer: Timer | undefined;
+      const deadline: Deadline = { at: Infinity, onExpire: () => abort.abort(new DOMException("response timeout", "TimeoutError")) };
       let answered = false;
       const startClock = () => {
         if (answered) return;
         waitStart = performance.now();
-        timer = setTimeout(() => abort.abort(new DOMException("response timeout", "TimeoutError")), cfg.responseTimeout);
+        deadline.at = waitStart + cfg.responseTimeout;
+        deadlines.add(deadline);
       };
       if (watched) watched.whenEnded(startClock);
       else startClock();
-      const onClientGone = () => abort.abort();
-      req.signal.addEventListener("abort", onClientGone, { once: true });
+      req.signal.addEventListener("abort", () => abort.abort(), { once: true });
 
       let upstream: Response;
       try {
         upstream = await deps.transport.send(backend, { method, path, headers, body, signal: abort.signal });
       } catch (error) {
         answered = true;
-        clearTimeout(timer);
+        deadlines.remove(deadline);
         backend.inflight--;
         // The client's doing (gone, stalled, body refused): never held against the backend.
         if (watched?.failure || req.signal.aborted) return clientFailed(watched?.failure ?? "error");
@@ -135,7 +145,7 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
         if (failure === "aborted") return clientFailed("error");
         if (failure === "invalid") return new Response("400 Bad Request: the request cannot be forwarded\n", { status: 400 });
         backend.failedRequests++;
-        if (pool.recordOutcome(backend, true, Date.now())) log.warn(`${backend.url} ejected after consecutive failures`);
+        if (pool.recordOutcome(backend, true)) log.warn(`${backend.url} ejected after consecutive failures`);
         const detail = describeFailure(failure, cfg.responseTimeout);
         if (log.access) log.response(method, path, backend.url, failure === "timeout" ? 504 : 502, performance.now() - waitStart);
         if (failure === "timeout") return failed(504, `${backend.url}: ${detail}`);
@@ -146,23 +156,23 @@ export function createProxy(deps: ProxyDeps): ProxyHandler {
         return failed(502, `${backend.url}: ${detail}`);
       }
       answered = true;
-      clearTimeout(timer);
+      deadlines.remove(deadline);
 
       const elapsed = performance.now() - waitStart;
       backend.inflight--;
       pool.observeResponseTime(backend, elapsed);
       const status = upstream.status;
-      if (countsAsFailure(status)) backend.failedRequests++;
-      if (pool.recordOutcome(backend, countsAsFailure(status), Date.now())) log.warn(`${backend.url} ejected after consecutive failures`);
+      const failedStatus = countsAsFailure(status);
+      if (failedStatus) backend.failedRequests++;
+      if (pool.recordOutcome(backend, failedStatus)) log.warn(`${backend.url} ejected after consecutive failures`);
       if (log.access) log.response(method, path, backend.url, status, elapsed);
-
-      return new Response(upstream.body, {
-        status,
-        statusText: upstream.statusText,
-        headers: forwardResponseHeaders(upstream.headers),
-      });
+      // Passed on as it came (headers are mutable): only the hop-by-hop ones go.
+      stripHopByHop(upstream.headers);
+      return upstream;
     }
-  };
+  }
+
+  return { handle: proxyRequest, close: () => deadlines.close() };
 }
 
 /** The client stalled (408) or its body failed; mostly nobody is left to read this. */

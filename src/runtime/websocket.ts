@@ -7,7 +7,7 @@
  * binary as binary, close codes and reasons kept.
  */
 import type { ServerWebSocket } from "bun";
-import { forwardRequestHeaders } from "../decide/headers.ts";
+import { forwardRequestHeaders, upstreamHost } from "../decide/headers.ts";
 import type { PickContext, Strategy } from "../types.ts";
 import type { Logger } from "./log.ts";
 import type { Member, Pool } from "./pool.ts";
@@ -60,14 +60,14 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
     if (!backend) return new Response("503 Service Unavailable: no healthy backend\n", { status: 503, headers: { "retry-after": "1" } });
 
     const target = backend.url.replace(/^http/, "ws") + path;
-    const headers = forwardRequestHeaders(req.headers, {
+    // A copy: the upgrade below still needs the client's own handshake headers.
+    const headers = forwardRequestHeaders(new Headers(req.headers), {
       peerIp,
       peerTrusted: deps.trustProxy && deps.isTrusted(peerIp),
       proto: deps.tls ? "https" : "http",
-      upstreamHost: backend.host,
-      preserveHost: deps.preserveHost,
       newRequestId: () => crypto.randomUUID(),
     });
+    headers.set("host", upstreamHost(req.headers.get("host"), deps.preserveHost, backend.host));
     for (const name of HANDSHAKE_HEADERS) headers.delete(name);
     const protocols = req.headers
       .get("sec-websocket-protocol")

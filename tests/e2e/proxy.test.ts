@@ -53,7 +53,9 @@ describe("forwarding", () => {
     expect(seen.headers["x-forwarded-proto"]).toEqual(["http"]);
     expect(seen.headers["x-forwarded-host"]).toEqual([`127.0.0.1:${lb.port}`]);
     expect(seen.headers.host).toEqual([`127.0.0.1:${lb.port}`]);
-    expect(seen.headers["x-request-id"]?.[0]).toMatch(/^[0-9a-f-]{36}$/);
+    const generated = seen.headers["x-request-id"]?.[0];
+    expect(generated).toMatch(/^[0-9a-z-]{14,}$/);
+    expect((await headersAt()).headers["x-request-id"]?.[0]).not.toBe(generated); // unique per request
     const kept = await headersAt("/headers", { headers: { "x-request-id": "trace-123" } });
     expect(kept.headers["x-request-id"]).toEqual(["trace-123"]);
   });

@@ -1,0 +1,167 @@
+/**
+ * A/B comparison of Fulcrum configurations: the same two backends, wrk at each
+ * connection count, variants interleaved round by round (so a noisy minute hits
+ * all of them), medians reported with ratios to the first variant.
+ *
+ *   bun bench/ab.ts                                   # transports: fetch vs http1
+ *   bun bench/ab.ts --variants features               # access log, strategies, ... on and off
+ *   bun bench/ab.ts --rounds 5 --duration 8 --conns 64,256
+ *
+ * Each variant is a JSON overlay on a base config (round robin, access log off).
+ * Everything listens on 127.0.0.1 and is stopped by PID at the end.
+ */
+import type { Subprocess } from "bun";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dir, "..");
+const arg = (name: string, fallback: string) => {
+  const i = Bun.argv.indexOf(`--${name}`);
+  return i >= 0 ? (Bun.argv[i + 1] ?? fallback) : fallback;
+};
+const rounds = Number(arg("rounds", "3"));
+const duration = Number(arg("duration", "6"));
+const conns = arg("conns", "64,256").split(",").map(Number);
+
+const VARIANT_SETS: Record<string, Record<string, object>> = {
+  transports: {
+    fetch: { proxy: { transport: "fetch" } },
+    http1: { proxy: { transport: "http1" } },
+  },
+  features: {
+    baseline: {},
+    "access log on": { log: { access: true } },
+    "least-load": { strategy: "least-load" },
+    "hash": { strategy: "hash" },
+    "trustProxy CIDRs": { proxy: { trustProxy: ["10.0.0.0/8"] } },
+  },
+};
+const variants = VARIANT_SETS[arg("variants", "transports")];
+if (!variants) throw new Error(`--variants: one of ${Object.keys(VARIANT_SETS).join(", ")}`);
+
+const started: Subprocess[] = [];
+const cleanup = () => {
+  for (const p of started) if (p.exitCode === null) p.kill("SIGKILL");
+};
+process.on("SIGINT", () => {
+  cleanup();
+  process.exit(130);
+});
+
+async function spawnUntil(cmd: string[], pattern: RegExp, env: Record<string, string> = {}): Promise<{ proc: Subprocess; match: RegExpMatchArray }> {
+  const proc = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "inherit", env: { ...process.env, ...env } });
+  started.push(proc);
+  const decoder = new TextDecoder();
+  let text = "";
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const deadline = performance.now() + 15_000;
+  while (performance.now() < deadline) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value);
+    const match = text.match(pattern);
+    if (match) {
+      void (async () => {
+        while (!(await reader.read()).done); // keep draining so the child never blocks on stdout
+      })();
+      return { proc, match };
+    }
+  }
+  throw new Error(`${cmd.join(" ")} did not print ${pattern}:\n${text}`);
+}
+
+function cpuTicks(pid: number): { user: number; sys: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { user: Number(fields[11]), sys: Number(fields[12]) };
+}
+const activeOpens = () => {
+  const lines = readFileSync("/proc/net/snmp", "utf8").split("\n").filter((l) => l.startsWith("Tcp:"));
+  const names = (lines[0] ?? "").split(" ");
+  return Number((lines[1] ?? "").split(" ")[names.indexOf("ActiveOpens")]);
+};
+const TICK_US = 1_000_000 / Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim() || 100);
+
+interface Sample {
+  rps: number;
+  p99: number;
+  userUs: number;
+  sysUs: number;
+  conns1k: number;
+}
+
+async function measure(pid: number, port: number, c: number): Promise<Sample> {
+  const before = cpuTicks(pid);
+  const opens = activeOpens();
+  const wrk = Bun.spawnSync(["wrk", "-t1", `-c${c}`, `-d${duration}s`, "--latency", `http://127.0.0.1:${port}/`], { stdout: "pipe" });
+  const after = cpuTicks(pid);
+  const out = wrk.stdout.toString();
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const p99text = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const unit = { us: 0.001, ms: 1, s: 1000 }[(p99text?.[2] ?? "ms") as "us" | "ms" | "s"];
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+    p99: Number(p99text?.[1] ?? 0) * unit,
+    userUs: ((after.user - before.user) * TICK_US) / requests,
+    sysUs: ((after.sys - before.sys) * TICK_US) / requests,
+    conns1k: ((activeOpens() - opens - c) * 1000) / requests,
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+const dir = mkdtempSync(join(tmpdir(), "fulcrum-ab-"));
+try {
+  const backends = await Promise.all(
+    ["a", "b"].map((name) => spawnUntil(["bun", "tests/fixtures/backend.ts", "--port", "0", "--name", name], /listening on (\d+)/)),
+  );
+  const urls = backends.map((b) => `http://127.0.0.1:${b.match[1]}`);
+  const results = new Map<string, Sample[]>();
+  const names = Object.keys(variants);
+  for (let round = 0; round < rounds; round++) {
+    const order = names.map((_, i) => names[(i + round) % names.length] as string);
+    for (const name of order) {
+      const overlay = variants[name] as Record<string, object>;
+      const config = {
+        listen: { port: 0, hostname: "127.0.0.1" },
+        backends: urls,
+        strategy: "round-robin",
+        health: { interval: 5000 },
+        ...overlay,
+        log: { access: false, ...(overlay.log ?? {}) },
+        proxy: { ...(overlay.proxy ?? {}) },
+      };
+      const file = join(dir, `${name.replace(/\W+/g, "-")}.json`);
+      writeFileSync(file, JSON.stringify(config));
+      const lb = await spawnUntil(["bun", "run", "src/main.ts", "--config", file], /Load balancer running on port (\d+)/);
+      const port = Number(lb.match[1]);
+      Bun.spawnSync(["wrk", "-t1", "-c64", "-d2s", `http://127.0.0.1:${port}/`]); // warm-up
+      for (const c of conns) {
+        const key = `${name}@${c}`;
+        results.set(key, [...(results.get(key) ?? []), await measure(lb.proc.pid, port, c)]);
+      }
+      lb.proc.kill("SIGTERM");
+      await lb.proc.exited;
+      console.error(`round ${round + 1}/${rounds}: ${name} done`);
+    }
+  }
+  for (const c of conns) {
+    console.log(`\n### ${c} connections (wrk -t1 -c${c} -d${duration}s, median of ${rounds} rounds)\n`);
+    console.log("| variant | req/s | vs first | p99 ms | CPU µs/req (user+sys) | vs first | new upstream conns/1k |");
+    console.log("|---|---:|---:|---:|---:|---:|---:|");
+    let base: { rps: number; cpu: number } | undefined;
+    for (const name of names) {
+      const samples = results.get(`${name}@${c}`) ?? [];
+      const rps = median(samples.map((s) => s.rps));
+      const cpu = median(samples.map((s) => s.userUs + s.sysUs));
+      const user = median(samples.map((s) => s.userUs));
+      base ??= { rps, cpu };
+      console.log(
+        `| ${name} | ${Math.round(rps).toLocaleString("en")} | ${(rps / base.rps).toFixed(2)}× | ${median(samples.map((s) => s.p99)).toFixed(2)} | ${cpu.toFixed(1)} (${user.toFixed(1)}+${(cpu - user).toFixed(1)}) | ${(cpu / base.cpu).toFixed(2)}× | ${median(samples.map((s) => s.conns1k)).toFixed(2)} |`,
+      );
+    }
+  }
+} finally {
+  cleanup();
+}
