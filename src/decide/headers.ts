@@ -5,7 +5,7 @@
  */
 
 /** Connection-specific headers that must never be forwarded (RFC 9110 §7.6.1, RFC 2616 §13.5.1). */
-const HOP_BY_HOP = [
+export const HOP_BY_HOP: readonly string[] = [
   "connection",
   "keep-alive",
   "proxy-connection",

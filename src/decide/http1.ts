@@ -9,19 +9,7 @@
  *   bounds on size lines and trailers.
  * - `requestHead`: the request line and fields Fulcrum sends upstream.
  */
-
-/** Fields that describe one connection, never forwarded (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
+import { HOP_BY_HOP } from "./headers.ts";
 
 export const MAX_HEAD_BYTES = 64 * 1024;
 
