@@ -60,7 +60,8 @@ export function instancesFor(load: number, threshold: number): number {
   return threshold > 0 ? Math.floor(load / threshold) + 1 : Number.POSITIVE_INFINITY;
 }
 
-const fmt = (n: number) => n.toFixed(2);
+/** Two decimals, or three when two would print the threshold itself ("0.50 < 0.5" reads as false). */
+const fmt = (n: number, threshold: number) => (n.toFixed(2) === threshold.toFixed(2) ? n.toFixed(3) : n.toFixed(2));
 
 export function planScale(window: LoadWindow, state: ScaleState, policy: ScalingPolicy, now: number): { state: ScaleState; action?: ScaleAction } {
   const clamp = (n: number) => Math.max(policy.min, Math.min(policy.max, n));
@@ -88,14 +89,14 @@ export function planScale(window: LoadWindow, state: ScaleState, policy: Scaling
 
   if (panicking) {
     const to = clamp(Math.max(state.desired, panicWants, stableAvg > up ? instancesFor(window.stable, up) : 0));
-    if (to > state.desired) return act(to, `avg load ${fmt(panicAvg)} > ${up}, panic`, { panicUntil, lowSince: null });
+    if (to > state.desired) return act(to, `avg load ${fmt(panicAvg, up)} > ${up}, panic`, { panicUntil, lowSince: null });
     return { state: { ...state, panicUntil, lowSince: null } };
   }
 
   const coolingDown = now - state.lastActionAt < policy.cooldown;
   if (stableAvg > up) {
     const to = clamp(instancesFor(window.stable, up));
-    if (to > state.desired && !coolingDown) return act(to, `avg load ${fmt(stableAvg)} > ${up}`, { lowSince: null });
+    if (to > state.desired && !coolingDown) return act(to, `avg load ${fmt(stableAvg, up)} > ${up}`, { lowSince: null });
     return { state: { ...state, panicUntil, lowSince: null } };
   }
 
@@ -103,7 +104,7 @@ export function planScale(window: LoadWindow, state: ScaleState, policy: Scaling
     const lowSince = state.lowSince ?? now;
     const idleLongEnough = now - lowSince >= policy.idleTimeout;
     if (idleLongEnough && !coolingDown && state.desired > policy.min) {
-      return act(state.desired - 1, `avg load ${fmt(stableAvg)} < ${policy.scaleDownThreshold} for ${Math.round((now - lowSince) / 1000)}s`, {
+      return act(state.desired - 1, `avg load ${fmt(stableAvg, policy.scaleDownThreshold)} < ${policy.scaleDownThreshold} for ${Math.round((now - lowSince) / 1000)}s`, {
         lowSince,
         panicUntil,
       });

@@ -20,10 +20,14 @@ const started = new Set<Subprocess>();
 export function cleanupAfterAll(): void {
   setDefaultTimeout(30_000);
   afterAll(async () => {
-    for (const proc of started) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    // SIGTERM first: a Fulcrum stops its own managed instances then (a SIGKILL would orphan them).
+    const alive = [...started].filter((p) => p.exitCode === null && p.signalCode === null);
+    for (const proc of alive) proc.kill("SIGTERM");
+    await Promise.race([Promise.all(alive.map((p) => p.exited)), Bun.sleep(10_000)]);
+    for (const proc of alive) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
     await Promise.all([...started].map((p) => p.exited));
     started.clear();
-  });
+  }, 30_000);
 }
 
 /** Collects a child's output as it arrives, so tests can wait for a line. */

@@ -150,3 +150,11 @@ describe("planScale", () => {
     expect(decision.action).toEqual({ direction: "down", from: 12, to: 10, reason: "above max 10" });
   });
 });
+
+describe("SCALE log reasons", () => {
+  test("never print a load equal to the threshold it is compared with", () => {
+    const p = { ...policy, idleTimeout: 0, cooldown: 0 };
+    const decision = planScale({ stable: 1.99, panic: 1.99, ready: 4 }, { ...initialScaleState(p), desired: 4 }, p, 100_000);
+    expect(decision.action?.reason).toBe("avg load 0.497 < 0.5 for 0s");
+  });
+});
