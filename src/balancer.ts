@@ -12,7 +12,9 @@ import { DEFAULT_RESTART_POLICY, type RestartPolicy } from "./decide/restart.ts"
 import { createAdminActions } from "./admin-actions.ts";
 import { createAdmin } from "./http/admin.ts";
 import { createEndpoints } from "./http/endpoints.ts";
-import type { StatusFacts } from "./http/status.ts";
+import { statusBody, type StatusFacts } from "./http/status.ts";
+import { ClusterPrimary } from "./cluster/primary.ts";
+import { ClusterWorker } from "./cluster/worker.ts";
 import { Autoscaler, scalingPolicy } from "./runtime/autoscaler.ts";
 import { ChildRegistry } from "./runtime/child-registry.ts";
 import { ejectionTask, probeTask } from "./runtime/health-tasks.ts";
@@ -25,11 +27,20 @@ import { relayHandlers, type WsData } from "./runtime/websocket.ts";
 import { buildTraffic, createTransport, type Traffic } from "./traffic.ts";
 import type { Transport } from "./runtime/upstream/transport.ts";
 
+/**
+ * This process's part: alone, the primary of a cluster (`cluster.workers` > 1;
+ * it also starts the workers), or one of its workers (started by the primary).
+ */
+export type Role = { readonly kind: "solo" } | { readonly kind: "primary"; readonly workers: number } | { readonly kind: "worker"; readonly index: number; readonly port: number };
+
 export interface BalancerOptions {
   /** Reads and validates the config again (SIGHUP, `POST /lb-admin/reload`). */
   readonly reloadConfig: () => Promise<ResolvedConfig>;
   /** State file recording managed instances' PIDs (see runtime/child-registry.ts). */
   readonly stateFile: string | null;
+  readonly role: Role;
+  /** A worker whose primary went away shuts down through this. */
+  readonly onPrimaryGone: () => void;
 }
 
 export type ReloadResult = { ok: true; changes: string[] } | { ok: false; errors: string[] };
@@ -70,15 +81,22 @@ export class Balancer {
   #scheduler = new AbortController();
   #draining = false;
   readonly #started = performance.now();
+  readonly #role: Role;
+  #primary: ClusterPrimary | undefined;
+  #worker: ClusterWorker | undefined;
 
   private constructor(config: ResolvedConfig, log: Logger, options: BalancerOptions) {
     this.#config = config;
     this.#log = log;
     this.#options = options;
+    this.#role = options.role;
     this.pool = new Pool(config.health);
-    for (const backend of config.backends) this.pool.addStatic(backend);
     this.#sampler = new LoadSampler(this.pool, config.scaling);
-    if (config.instances) {
+    if (this.#role.kind === "worker") {
+      // A worker's pool follows the primary's snapshots: no backends, instances or autoscaling of its own.
+      this.#worker = new ClusterWorker(this.#role.index, this.pool, { onReload: () => void this.reload(), onPrimaryGone: options.onPrimaryGone });
+    } else for (const backend of config.backends) this.pool.addStatic(backend);
+    if (config.instances && this.#role.kind !== "worker") {
       const registry = options.stateFile ? new ChildRegistry(options.stateFile, log) : undefined;
       this.supervisor = new Supervisor({ instances: config.instances, health: config.health, pool: this.pool, log, registry, restartPolicy: restartPolicy(config) });
       this.autoscaler = new Autoscaler(this.supervisor, this.#sampler, scalingPolicy(config.instances, config.scaling), config.scaling.checkInterval, log);
@@ -102,9 +120,11 @@ export class Balancer {
   }
 
   #buildTraffic(config: ResolvedConfig): Traffic {
-    const autoscaler = this.autoscaler;
+    const { autoscaler } = this;
+    const worker = this.#worker;
+    const coldStart = worker && config.instances ? () => worker.coldStart() : autoscaler ? () => autoscaler.coldStart() : undefined;
     return buildTraffic(config, this.pool, this.#log, this.#transport, {
-      coldStart: autoscaler ? () => autoscaler.coldStart() : undefined,
+      coldStart,
       // Bun's idle timer ignores request body bytes: uploads get Fulcrum's own body timeout instead.
       onUpload: (req) => this.#server?.timeout(req, 0),
     });
@@ -116,14 +136,18 @@ export class Balancer {
       this.#log.info(`starting ${instances.min} instance(s): ${instances.command.join(" ")}`);
       await this.supervisor.start();
     }
-    const endpoints = createEndpoints(() => this.status());
-    const adminApi = createAdmin(admin.token, createAdminActions(this, this.#log));
+    const worker = this.#worker;
+    const endpoints = createEndpoints({ status: () => worker?.status ?? statusBody(this.status()), draining: () => this.#draining });
+    const adminApi = worker ? (req: Request, path: string) => worker.admin(req, path) : createAdmin(admin.token, createAdminActions(this, this.#log));
     const serveOwn = (req: Request, path: string) => (path.startsWith("/lb-admin/") ? adminApi(req, path) : endpoints(req, path));
     const ownOnListenPort = admin.port === null;
+    const role = this.#role;
 
     this.#server = Bun.serve<WsData>({
-      port: listen.port,
+      // Workers bind the primary's port (it may have been 0: "any free port").
+      port: role.kind === "worker" ? role.port : listen.port,
       hostname: listen.hostname,
+      reusePort: role.kind !== "solo",
       tls: listen.tls ? { cert: Bun.file(listen.tls.cert), key: Bun.file(listen.tls.key) } : undefined,
       // Bun caps idleTimeout at 255 s (oven-sh/bun#15589); 0 would disable it.
       idleTimeout: Math.min(255, Math.max(1, Math.ceil(proxy.idleTimeout / 1000))),
@@ -147,7 +171,7 @@ export class Balancer {
         return new Response("500 Internal Server Error\n", { status: 500 });
       },
     });
-    if (admin.port !== null) {
+    if (admin.port !== null && role.kind !== "worker") {
       this.#adminServer = Bun.serve({
         port: admin.port,
         hostname: listen.hostname,
@@ -155,8 +179,17 @@ export class Balancer {
       });
     }
     this.#startScheduler();
+    if (role.kind === "worker") return this.#log.info(`worker ${role.index} serving on port ${this.port}`);
+    if (role.kind === "primary") {
+      this.#primary = new ClusterPrimary(role.workers, this.port, {
+        pool: this.pool,
+        status: () => statusBody(this.status()),
+        admin: (req, path) => adminApi(req, path),
+        coldStart: () => this.autoscaler?.coldStart() ?? Promise.resolve(false),
+      }, this.#log);
+    }
 
-    this.#log.info(`Load balancer running on port ${this.port}`);
+    this.#log.info(`Load balancer running on port ${this.port}${role.kind === "primary" ? ` (${role.workers} processes)` : ""}`);
     if (this.#adminServer) this.#log.info(`Status and admin endpoints on port ${this.#adminServer.port}`);
     const statics = this.pool.backends.filter((b) => !b.managed);
     if (statics.length > 0) this.#log.info(`Backend servers: ${statics.map((b) => b.url).join(", ")}`);
@@ -169,19 +202,25 @@ export class Balancer {
   #startScheduler(): void {
     this.#scheduler.abort();
     this.#scheduler = new AbortController();
-    const tasks = [probeTask(this.pool, this.#config.health, this.#log), ejectionTask(this.pool, this.#log), this.#sampler.task()];
+    // Workers only end their own passive ejections; the primary probes, samples and scales for all.
+    const tasks = this.#worker ? [ejectionTask(this.pool, this.#log)] : [probeTask(this.pool, this.#config.health, this.#log), ejectionTask(this.pool, this.#log), this.#sampler.task()];
     if (this.autoscaler) tasks.push(this.autoscaler.task());
     runScheduler(tasks, this.#log, this.#scheduler.signal);
   }
 
   status(): StatusFacts {
     const scaling = this.autoscaler?.status() ?? { min: 0, max: 0, desired: 0, load: 0, lastAction: null };
+    const primary = this.#primary;
     return {
-      backends: this.pool.backends,
+      // In a cluster, a backend's counters are this process's plus the workers'.
+      backends: primary
+        ? this.pool.backends.map((b) => ({ ...b, inflight: b.inflight + b.remote.inflight, totalRequests: b.totalRequests + b.remote.total, failedRequests: b.failedRequests + b.remote.failed }))
+        : this.pool.backends,
       strategy: this.#traffic.strategy.name,
       uptime: (performance.now() - this.#started) / 1000,
       draining: this.#draining,
       scaling,
+      workers: primary ? [{ index: 0, pid: process.pid, totalRequests: this.pool.backends.reduce((n, b) => n + b.totalRequests, 0) }, ...primary.workers()] : undefined,
     };
   }
 
@@ -202,8 +241,9 @@ export class Balancer {
       if (!Bun.deepEquals(before[key], after[key])) this.#log.warn(`${key} changed: restart Fulcrum to apply that part`);
     }
 
-    const statics = this.pool.backends.filter((b) => !b.managed);
-    const diff = diffBackends(statics, next.backends);
+    // A worker's backends follow the primary's snapshots, not the file.
+    const statics = this.#worker ? [] : this.pool.backends.filter((b) => !b.managed);
+    const diff = this.#worker ? { added: [], removed: [], reweighted: [] } : diffBackends(statics, next.backends);
     for (const backend of diff.added) {
       this.pool.addStatic(backend);
       changes.push(`added ${backend.url}`);
@@ -239,6 +279,7 @@ export class Balancer {
     this.#traffic.close();
     this.#traffic = this.#buildTraffic(next);
     this.#startScheduler();
+    this.#primary?.reload();
     this.#log.info(`config reloaded${changes.length ? `: ${changes.join("; ")}` : ""}`);
     return { ok: true, changes };
   }
@@ -249,6 +290,8 @@ export class Balancer {
     this.#draining = true;
     this.#log.info("shutting down: no new connections, finishing in-flight requests");
     const server = this.#server;
+    const workersStopped = this.#primary?.stop(this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS);
+    this.#worker?.stop();
     if (server) {
       void server.stop(false);
       const deadline = performance.now() + (this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS);
@@ -258,6 +301,7 @@ export class Balancer {
       }
       await server.stop(true);
     }
+    await workersStopped;
     this.#adminServer?.stop(true);
     this.#transport.close();
     this.#traffic.close();
@@ -269,6 +313,7 @@ export class Balancer {
 
   /** Last resort on a crash: kill managed instances synchronously. */
   killInstances(): void {
+    this.#primary?.killAll();
     this.supervisor?.killAll();
   }
 }

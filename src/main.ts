@@ -5,7 +5,8 @@
  *                       [--workers N] [--check] [--help] [--version]
  */
 import pkg from "../package.json" with { type: "json" };
-import { Balancer } from "./balancer.ts";
+import { Balancer, type Role } from "./balancer.ts";
+import { WORKER_ENV, WORKER_PORT_ENV } from "./cluster/protocol.ts";
 import { CliError, parseCli, USAGE } from "./config/cli.ts";
 import { ConfigError, formatIssue } from "./config/fields.ts";
 import { loadConfig } from "./config/load.ts";
@@ -55,8 +56,17 @@ async function main(): Promise<void> {
   process.on("uncaughtException", crash("uncaught exception"));
   process.on("unhandledRejection", crash("unhandled rejection"));
 
+  const workerIndex = process.env[WORKER_ENV];
+  const role: Role = workerIndex
+    ? { kind: "worker", index: Number(workerIndex), port: Number(process.env[WORKER_PORT_ENV]) }
+    : config.cluster.workers > 1
+      ? { kind: "primary", workers: config.cluster.workers }
+      : { kind: "solo" };
+
   let stopping = false;
   const shutdown = (signal: string) => {
+    // A worker may see Ctrl-C's SIGINT and then its primary's SIGTERM: one graceful stop is enough.
+    if (stopping && role.kind === "worker") return;
     if (stopping) {
       log.warn(`${signal} again: exiting now`);
       log.flush();
@@ -82,7 +92,9 @@ async function main(): Promise<void> {
   try {
     balancer = await Balancer.start(config, log, {
       reloadConfig: async () => (await loadConfig(cli, environment)).config,
-      stateFile: config.instances ? stateFilePath(file, environment.cwd) : null,
+      stateFile: config.instances && role.kind !== "worker" ? stateFilePath(file, environment.cwd) : null,
+      role,
+      onPrimaryGone: () => shutdown("primary process gone"),
     });
   } catch (error) {
     crash("could not start")(error);

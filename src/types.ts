@@ -72,3 +72,17 @@ export interface Strategy {
   readonly name: string;
   pick(pool: readonly BackendView[], ctx: PickContext): BackendView | undefined;
 }
+
+/** What a cluster worker needs to know about a backend to route to it (the primary sends these). */
+export interface BackendSnapshot {
+  readonly id: string;
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly managed: boolean;
+  readonly state: BackendState;
+  readonly pid: number | null;
+  readonly restarts: number;
+  readonly warmUntil: number;
+}

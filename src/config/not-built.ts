@@ -4,7 +4,6 @@ import type { ResolvedConfig } from "./schema.ts";
 export function notBuiltYet(config: ResolvedConfig): string[] {
   const warnings: string[] = [];
   if (config.rateLimit) warnings.push("rateLimit is not built yet: requests are NOT rate limited");
-  if (config.cluster.workers > 1) warnings.push(`cluster.workers is not built yet: running 1 process, not ${config.cluster.workers}`);
   if (config.cluster.redis) warnings.push("cluster.redis is not built yet: no state is shared through Redis");
   return warnings;
 }

@@ -2,7 +2,6 @@
  * The balancer's own endpoints (`/lb-status`, `/lb-health`), served on the
  * listen port or, when `admin.port` is set, only there.
  */
-import { statusBody, type StatusFacts } from "./status.ts";
 
 export type EndpointHandler = (req: Request, path: string) => Response | undefined;
 
@@ -11,17 +10,23 @@ export function isReservedPath(path: string): boolean {
   return path.startsWith("/lb-");
 }
 
-export function createEndpoints(facts: () => StatusFacts): EndpointHandler {
+/** Where the endpoints get their answers (a cluster worker answers with the primary's status). */
+export interface EndpointSource {
+  status(): unknown;
+  draining(): boolean;
+}
+
+export function createEndpoints(source: EndpointSource): EndpointHandler {
   return (req, path) => {
     const route = path.split("?", 1)[0];
     if (route === "/lb-health") {
-      return facts().draining
+      return source.draining()
         ? new Response("draining", { status: 503, headers: { "content-type": "text/plain" } })
         : new Response("ok", { headers: { "content-type": "text/plain" } });
     }
     if (route === "/lb-status") {
       if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed("GET, HEAD");
-      return Response.json(statusBody(facts()), { headers: { "cache-control": "no-store" } });
+      return Response.json(source.status(), { headers: { "cache-control": "no-store" } });
     }
     return undefined;
   };

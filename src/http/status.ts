@@ -22,6 +22,8 @@ export interface StatusFacts {
   readonly uptime: number;
   readonly scaling: ScalingStatus;
   readonly draining: boolean;
+  /** Cluster workers (`cluster.workers` > 1): each one's pid and requests so far. */
+  readonly workers?: readonly { readonly index: number; readonly pid: number; readonly totalRequests: number }[];
 }
 
 export function statusBody(facts: StatusFacts) {
@@ -32,6 +34,7 @@ export function statusBody(facts: StatusFacts) {
     uptime: Math.round(facts.uptime),
     draining: facts.draining,
     scaling: facts.scaling,
+    ...(facts.workers ? { workers: facts.workers } : {}),
     instances: facts.backends.map(backendStatus),
   };
 }

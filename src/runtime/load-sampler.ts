@@ -63,9 +63,10 @@ export class LoadSampler {
     for (const member of this.#pool.backends) {
       let ring = this.#perMember.get(member);
       if (!ring) this.#perMember.set(member, (ring = new Ring(this.#stableSamples)));
-      ring.push(member.inflight);
+      const inflight = member.inflight + member.remote.inflight; // remote: a cluster's workers
+      ring.push(inflight);
       member.load = ring.meanOfLast(this.#stableSamples);
-      if (member.managed) managed += member.inflight;
+      if (member.managed) managed += inflight;
     }
     this.#managed.push(managed);
   }

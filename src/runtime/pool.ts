@@ -7,7 +7,7 @@
 import type { ResolvedBackend, ResolvedConfig } from "../config/schema.ts";
 import { decayOutlier, FRESH_OUTLIER, isEjected, mayEject, recordOutcome, type Outlier } from "../decide/ejection.ts";
 import { nextHealth, type ProbeStreak } from "../decide/health.ts";
-import type { Backend, BackendState } from "../types.ts";
+import type { Backend, BackendSnapshot, BackendState } from "../types.ts";
 
 /** Backend plus the bookkeeping only the pool touches. */
 export interface Member extends Backend {
@@ -15,6 +15,8 @@ export interface Member extends Backend {
   outlier: Outlier;
   /** Set once the first probe result was logged, so startup shows each backend's health once. */
   probed: boolean;
+  /** In a cluster's primary: the workers' counters for this backend, summed. */
+  remote: { inflight: number; total: number; failed: number };
 }
 
 /** Weight of the newest response time in the EWMA (about the last 10 responses). */
@@ -24,6 +26,8 @@ export type HealthChange = "up" | "down" | undefined;
 
 export class Pool {
   #members: Member[] = [];
+  /** Called after anything that changes membership, state or availability (a cluster primary broadcasts it). */
+  onChange: () => void = () => {};
   #nextStatic = 1;
   #nextManaged = 1;
   #health: ResolvedConfig["health"];
@@ -82,6 +86,7 @@ export class Pool {
 
   remove(member: Member): void {
     this.#members = this.#members.filter((m) => m !== member);
+    this.onChange();
   }
 
   setState(member: Member, state: BackendState): void {
@@ -89,6 +94,7 @@ export class Pool {
     if (state === "healthy") member.streak = { healthy: true, count: 0 };
     if (state === "unhealthy") member.streak = { healthy: false, count: 0 };
     this.#refresh(member, Date.now());
+    this.onChange();
   }
 
   /** Folds one active probe in; returns the transition, if any. */
@@ -101,6 +107,7 @@ export class Pool {
     // Active checks saw it down and now see it up: it is back, whatever passive checks said.
     if (member.streak.healthy) member.outlier = { ...member.outlier, consecutiveFailures: 0, ejectedUntil: 0 };
     this.#refresh(member, Date.now());
+    this.onChange();
     return member.streak.healthy ? "up" : "down";
   }
 
@@ -130,6 +137,7 @@ export class Pool {
       this.#refresh(member, now);
       if (!wasAvailable && member.available && member.state === "healthy") released.push(member);
     }
+    if (released.length > 0) this.onChange();
     return released;
   }
 
@@ -149,12 +157,55 @@ export class Pool {
       load: 0,
       restarts: 0,
       warmUntil: 0,
+      remote: { inflight: 0, total: 0, failed: 0 },
       streak: { healthy: fields.state === "healthy", count: 0 },
       outlier: FRESH_OUTLIER,
       probed: false,
     };
     this.#refresh(member, Date.now());
     this.#members = [...this.#members, member];
+    this.onChange();
     return member;
+  }
+
+  /**
+   * A cluster worker's pool follows the primary's: same ids, URLs and states.
+   * Request counters and passive ejection stay this process's own.
+   */
+  sync(snapshots: readonly BackendSnapshot[]): void {
+    const now = Date.now();
+    const byId = new Map(this.#members.map((m) => [m.id, m]));
+    const next: Member[] = [];
+    for (const s of snapshots) {
+      let member = byId.get(s.id);
+      if (!member || member.url !== s.url) {
+        member = this.#add({ id: s.id, url: s.url, host: s.host, port: s.port, weight: s.weight, managed: s.managed, state: s.state });
+      }
+      if (member.state !== "healthy" && s.state === "healthy") member.outlier = { ...member.outlier, consecutiveFailures: 0, ejectedUntil: 0 };
+      member.state = s.state;
+      member.weight = s.weight;
+      member.pid = s.pid ?? undefined;
+      member.restarts = s.restarts;
+      member.warmUntil = s.warmUntil;
+      this.#refresh(member, now);
+      next.push(member);
+    }
+    this.#members = next;
+  }
+
+  /** What a cluster worker needs of each backend. */
+  snapshot(): BackendSnapshot[] {
+    return this.#members.map((m) => ({
+      id: m.id,
+      url: m.url,
+      host: m.host,
+      port: m.port,
+      weight: m.weight,
+      managed: m.managed,
+      state: m.state,
+      pid: m.pid ?? null,
+      restarts: m.restarts,
+      warmUntil: m.warmUntil,
+    }));
   }
 }

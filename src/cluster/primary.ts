@@ -1,0 +1,174 @@
+/**
+ * The primary of a cluster (`cluster.workers` > 1), as an nginx master: it
+ * runs the full balancer itself (probes, instances, autoscaling, admin) and
+ * `workers - 1` worker processes on the same port (SO_REUSEPORT spreads
+ * connections). It restarts a worker that dies, tells workers the pool on every
+ * change and the status every 250 ms, sums their request counters into load
+ * and /lb-status, and answers their admin requests and cold starts.
+ */
+import type { Subprocess } from "bun";
+import type { Logger } from "../runtime/log.ts";
+import type { Pool } from "../runtime/pool.ts";
+import { WORKER_ENV, WORKER_PORT_ENV, type AdminReply, type Counters, type ToPrimary, type ToWorker } from "./protocol.ts";
+
+const STATUS_EVERY_MS = 250;
+const RESTART_DELAY_MS = 1000;
+
+/** What the primary does for workers; the balancer provides it. */
+export interface PrimaryServices {
+  readonly pool: Pool;
+  status(): unknown;
+  admin(req: Request, path: string): Promise<Response>;
+  coldStart(): Promise<boolean>;
+}
+
+interface WorkerProcess {
+  readonly index: number;
+  proc: Subprocess;
+  /** Its latest counters, by backend id. */
+  counters: Map<string, { inflight: number; total: number; failed: number }>;
+}
+
+/** How to start this same program again: `bun run src/main.ts ARGS`, or the compiled binary with ARGS. */
+function ownCommand(): string[] {
+  const compiled = Bun.main.startsWith("/$bunfs/");
+  return compiled ? [process.execPath, ...process.argv.slice(2)] : [process.execPath, ...process.argv.slice(1)];
+}
+
+export class ClusterPrimary {
+  readonly #services: PrimaryServices;
+  readonly #log: Logger;
+  readonly #port: number;
+  readonly #workers: WorkerProcess[] = [];
+  readonly #statusTimer: Timer;
+  #stopping = false;
+  #poolQueued = false;
+
+  constructor(count: number, port: number, services: PrimaryServices, log: Logger) {
+    this.#services = services;
+    this.#log = log;
+    this.#port = port;
+    for (let index = 1; index < count; index++) this.#spawn(index);
+    services.pool.onChange = () => this.#queuePoolBroadcast();
+    this.#statusTimer = setInterval(() => this.#broadcast({ type: "status", body: services.status() }), STATUS_EVERY_MS);
+  }
+
+  /** Workers and their request totals, for /lb-status. */
+  workers(): { index: number; pid: number; totalRequests: number }[] {
+    return this.#workers.map((w) => ({
+      index: w.index,
+      pid: w.proc.pid,
+      totalRequests: [...w.counters.values()].reduce((sum, c) => sum + c.total, 0),
+    }));
+  }
+
+  /** Tells every worker to read the config again. */
+  reload(): void {
+    this.#broadcast({ type: "reload" });
+  }
+
+  /** SIGTERM every worker (each drains its own requests) and wait for them, up to `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#statusTimer);
+    for (const w of this.#workers) w.proc.kill("SIGTERM");
+    const exited = Promise.all(this.#workers.map((w) => w.proc.exited));
+    if (!(await Promise.race([exited.then(() => true), Bun.sleep(graceMs).then(() => false)]))) {
+      for (const w of this.#workers) w.proc.kill("SIGKILL");
+      await exited;
+    }
+  }
+
+  /** Synchronous last resort. */
+  killAll(): void {
+    for (const w of this.#workers) w.proc.kill("SIGKILL");
+  }
+
+  #spawn(index: number): void {
+    const worker: WorkerProcess = { index, proc: undefined as unknown as Subprocess, counters: new Map() };
+    worker.proc = Bun.spawn(ownCommand(), {
+      env: { ...process.env, [WORKER_ENV]: String(index), [WORKER_PORT_ENV]: String(this.#port) },
+      stdin: "ignore",
+      stdout: "inherit",
+      stderr: "inherit",
+      serialization: "json",
+      ipc: (message) => this.#onMessage(worker, message as ToPrimary),
+    });
+    const existing = this.#workers.findIndex((w) => w.index === index);
+    if (existing >= 0) this.#workers[existing] = worker;
+    else this.#workers.push(worker);
+    this.#log.info(`worker ${index} started (pid ${worker.proc.pid})`);
+    worker.proc.send({ type: "pool", backends: this.#services.pool.snapshot() } satisfies ToWorker);
+    void worker.proc.exited.then((code) => {
+      this.#dropCounters(worker);
+      if (this.#stopping) return;
+      this.#log.warn(`worker ${index} (pid ${worker.proc.pid}) exited ${worker.proc.signalCode ? `on ${worker.proc.signalCode}` : `with code ${code}`}; restarting it`);
+      setTimeout(() => {
+        if (!this.#stopping) this.#spawn(index);
+      }, RESTART_DELAY_MS);
+    });
+  }
+
+  #onMessage(worker: WorkerProcess, message: ToPrimary): void {
+    switch (message.type) {
+      case "counters":
+        this.#applyCounters(worker, message.counters);
+        return;
+      case "coldStart":
+        void this.#services.coldStart().then((ready) => this.#reply(worker, message.id, ready));
+        return;
+      case "admin": {
+        const headers = message.authorization ? { authorization: message.authorization } : undefined;
+        const init = { method: message.method, headers, body: message.body === "" ? undefined : message.body };
+        void this.#services
+          .admin(new Request(`http://primary${message.path}`, init), message.path)
+          .then(async (res): Promise<AdminReply> => ({ status: res.status, headers: [...res.headers], body: await res.text() }))
+          .then((reply) => this.#reply(worker, message.id, reply));
+        return;
+      }
+    }
+  }
+
+  #reply(worker: WorkerProcess, id: number, result: unknown): void {
+    if (worker.proc.exitCode === null) worker.proc.send({ type: "reply", id, result } satisfies ToWorker);
+  }
+
+  /** A worker's counters replace its previous ones; each backend's `remote` is the sum over workers. */
+  #applyCounters(worker: WorkerProcess, counters: Counters[]): void {
+    worker.counters = new Map(counters.map(([id, inflight, total, failed]) => [id, { inflight, total, failed }]));
+    this.#sumCounters();
+  }
+
+  #dropCounters(worker: WorkerProcess): void {
+    worker.counters = new Map();
+    this.#sumCounters();
+  }
+
+  #sumCounters(): void {
+    for (const member of this.#services.pool.backends) {
+      const remote = { inflight: 0, total: 0, failed: 0 };
+      for (const w of this.#workers) {
+        const c = w.counters.get(member.id);
+        if (!c) continue;
+        remote.inflight += c.inflight;
+        remote.total += c.total;
+        remote.failed += c.failed;
+      }
+      member.remote = remote;
+    }
+  }
+
+  /** Many changes in one turn (a reload, a scale-up) make one message. */
+  #queuePoolBroadcast(): void {
+    if (this.#poolQueued) return;
+    this.#poolQueued = true;
+    queueMicrotask(() => {
+      this.#poolQueued = false;
+      this.#broadcast({ type: "pool", backends: this.#services.pool.snapshot() });
+    });
+  }
+
+  #broadcast(message: ToWorker): void {
+    for (const w of this.#workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.send(message);
+  }
+}

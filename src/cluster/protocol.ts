@@ -1,0 +1,40 @@
+/**
+ * Messages between the primary process and its workers (`cluster.workers`),
+ * over Bun's IPC channel (JSON).
+ */
+import type { BackendSnapshot } from "../types.ts";
+
+/** A worker's own request counters for one backend: [id, inflight, total, failed]. */
+export type Counters = [string, number, number, number];
+
+export type ToWorker =
+  /** Membership and health changed (sent on every change). */
+  | { readonly type: "pool"; readonly backends: BackendSnapshot[] }
+  /** The primary's `/lb-status` body, refreshed every 250 ms, for workers to answer with. */
+  | { readonly type: "status"; readonly body: unknown }
+  /** The config file changed (SIGHUP, admin reload): read it again. */
+  | { readonly type: "reload" }
+  | { readonly type: "reply"; readonly id: number; readonly result: unknown };
+
+export type ToPrimary =
+  | { readonly type: "counters"; readonly counters: Counters[] }
+  | { readonly type: "coldStart"; readonly id: number }
+  | {
+      readonly type: "admin";
+      readonly id: number;
+      readonly method: string;
+      readonly path: string;
+      readonly authorization: string | null;
+      readonly body: string;
+    };
+
+/** An admin response carried back over IPC. */
+export interface AdminReply {
+  readonly status: number;
+  readonly headers: [string, string][];
+  readonly body: string;
+}
+
+/** Environment variables a worker is started with. */
+export const WORKER_ENV = "FULCRUM_WORKER";
+export const WORKER_PORT_ENV = "FULCRUM_WORKER_PORT";
