@@ -33,65 +33,79 @@ export class ProtocolError extends Error {
   override name = "ProtocolError";
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const HOP = new Set(HOP_BY_HOP);
 
 /**
  * Parses a response head (everything before the blank line, as latin1 text).
- * `method` decides whether a body can follow (HEAD never has one).
+ * `method` decides whether a body can follow (HEAD never has one). Written as
+ * one pass without regular expressions: it runs for every proxied response.
+ * Field names are checked by the Response constructor later (a bad one is a 502).
  */
 export function parseResponseHead(head: string, method: string): ResponseHead {
-  const lines = head.split("\r\n");
-  const statusLine = lines[0] ?? "";
-  const match = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine);
-  if (!match) throw new ProtocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 80))}`);
-  const minor = match[1];
-  const status = Number(match[2]);
-  const fields: [string, string][] = [];
-  let connectionTokens: string[] = [];
+  const firstEnd = head.indexOf("\r\n");
+  const statusLine = firstEnd < 0 ? head : head.slice(0, firstEnd);
+  const minor = statusLine.charCodeAt(7);
+  const status = Number(statusLine.slice(9, 12));
+  if (
+    !statusLine.startsWith("HTTP/1.") ||
+    (minor !== 48 && minor !== 49) || // "0" or "1"
+    statusLine.charCodeAt(8) !== 32 ||
+    !/^\d{3}$/.test(statusLine.slice(9, 12)) ||
+    (statusLine.length > 12 && statusLine.charCodeAt(12) !== 32)
+  ) {
+    throw new ProtocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 80))}`);
+  }
+  const headers: [string, string][] = [];
+  let connectionTokens: string[] | undefined;
   let contentLength: number | undefined;
   let chunked = false;
   let transferEncoding = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new ProtocolError(`bad header line ${JSON.stringify(line.slice(0, 80))}`);
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new ProtocolError(`bad header name ${JSON.stringify(name.slice(0, 80))}`);
-    const value = line.slice(colon + 1).trim();
+  let lineStart = firstEnd < 0 ? head.length : firstEnd + 2;
+  while (lineStart < head.length) {
+    let lineEnd = head.indexOf("\r\n", lineStart);
+    if (lineEnd < 0) lineEnd = head.length;
+    const colon = head.indexOf(":", lineStart);
+    if (colon <= lineStart || colon > lineEnd) throw new ProtocolError(`bad header line ${JSON.stringify(head.slice(lineStart, Math.min(lineEnd, lineStart + 80)))}`);
+    const name = head.slice(lineStart, colon);
+    if (name.includes(" ") || name.includes("\t") || name.charCodeAt(0) < 32) throw new ProtocolError(`bad header name ${JSON.stringify(name.slice(0, 80))}`);
+    const value = head.slice(colon + 1, lineEnd).trim();
+    lineStart = lineEnd + 2;
     const lower = name.toLowerCase();
     if (lower === "content-length") {
-      if (!/^\d{1,15}$/.test(value) || (contentLength !== undefined && contentLength !== Number(value))) {
-        throw new ProtocolError(`bad Content-Length ${JSON.stringify(value)}`);
-      }
-      contentLength = Number(value);
+      const n = Number(value);
+      if (!/^\d{1,15}$/.test(value) || (contentLength !== undefined && contentLength !== n)) throw new ProtocolError(`bad Content-Length ${JSON.stringify(value)}`);
+      contentLength = n;
     } else if (lower === "transfer-encoding") {
       transferEncoding = true;
-      const codings = value.toLowerCase().split(",").map((c) => c.trim());
-      chunked = codings.at(-1) === "chunked";
+      chunked = value.toLowerCase().split(",").at(-1)?.trim() === "chunked";
+      continue;
     } else if (lower === "connection") {
-      connectionTokens = connectionTokens.concat(value.toLowerCase().split(",").map((t) => t.trim()));
+      connectionTokens = (connectionTokens ?? []).concat(value.toLowerCase().split(",").map((t) => t.trim()));
+      continue;
     }
-    fields.push([name, value]);
+    if (!HOP.has(lower)) headers.push([name, value]);
   }
-  const dropped = new Set([...HOP_BY_HOP, ...connectionTokens]);
-  const headers = fields.filter(([name]) => !dropped.has(name.toLowerCase()));
+  // Fields the Connection header names are hop-by-hop too (rare: only then a second pass).
+  const forwardedFields = connectionTokens ? headers.filter(([name]) => !connectionTokens.includes(name.toLowerCase())) : headers;
 
-  const keepAlive = minor === "1" ? !connectionTokens.includes("close") : connectionTokens.includes("keep-alive");
+  const keepAlive = minor === 49 ? !connectionTokens?.includes("close") : (connectionTokens?.includes("keep-alive") ?? false);
   let framing: BodyFraming;
   if (method === "HEAD" || (status >= 100 && status < 200) || status === 204 || status === 304) framing = { kind: "none" };
   else if (transferEncoding) framing = chunked ? { kind: "chunked" } : { kind: "close" };
-  else if (contentLength !== undefined) framing = contentLength === 0 ? { kind: "none" } : { kind: "length", length: contentLength };
+  else if (contentLength !== undefined) framing = contentLength === 0 ? NO_BODY : { kind: "length", length: contentLength };
   else framing = { kind: "close" };
   // A Content-Length beside Transfer-Encoding is a smuggling vector: the latter wins (§6.3) and the former goes.
-  const forwarded = transferEncoding ? headers.filter(([name]) => name.toLowerCase() !== "content-length") : headers;
+  const forwarded = transferEncoding ? forwardedFields.filter(([name]) => name.toLowerCase() !== "content-length") : forwardedFields;
   return {
     status,
-    statusText: match[3] ?? "",
+    statusText: statusLine.length > 13 ? statusLine.slice(13) : "",
     headers: forwarded,
     framing,
     keepAlive: keepAlive && framing.kind !== "close",
   };
 }
+
+const NO_BODY: BodyFraming = { kind: "none" };
 
 const CR = 13;
 const LF = 10;
@@ -165,12 +179,12 @@ export class ChunkedDecoder {
   }
 }
 
+const BLANK_LINE = Buffer.from("\r\n\r\n");
+
 /** Index of the blank line ending a message head (`\r\n\r\n`), or -1. */
 export function headEnd(bytes: Uint8Array, from = 0): number {
-  for (let i = Math.max(3, from + 3); i < bytes.length; i++) {
-    if (bytes[i] === LF && bytes[i - 1] === CR && bytes[i - 2] === LF && bytes[i - 3] === CR) return i - 3;
-  }
-  return -1;
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return buffer.indexOf(BLANK_LINE, Math.max(0, from));
 }
 
 /**

@@ -13,6 +13,8 @@ import type { UpstreamRequest } from "./transport.ts";
 
 /** Bodies up to this size that arrive with a Content-Length are buffered and sent with it. */
 const BUFFER_BODY_LIMIT = 64 * 1024;
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
 /** Response chunks queued for a slow client before the upstream socket is paused. */
 const QUEUED_CHUNKS = 8;
 
@@ -180,15 +182,18 @@ export class Connection {
   #write(data: string | Uint8Array): boolean {
     const socket = this.#socket;
     if (!socket || this.#closed) return true;
-    const bytes = typeof data === "string" ? Buffer.from(data, "latin1") : data;
+    // Header values are latin1; an ASCII string is the same bytes in UTF-8, so it can go as it is.
+    const bytes = typeof data === "string" && NON_ASCII.test(data) ? Buffer.from(data, "latin1") : data;
     if (this.#pending.length > 0) {
-      this.#pending.push(bytes);
+      this.#pending.push(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes);
       return false;
     }
     const written = socket.write(bytes);
-    if (written === bytes.byteLength) return true;
+    const length = typeof bytes === "string" ? bytes.length : bytes.byteLength;
+    if (written === length) return true;
     if (written < 0) return true; // closed: onClose reports it
-    this.#pending.push(bytes.subarray(written));
+    const rest = typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes;
+    this.#pending.push(rest.subarray(written));
     return false;
   }
 
