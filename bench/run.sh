@@ -13,6 +13,8 @@
 #   --warmup D              [WARMUP]             warm-up wrk run before each measured run (default 3s; quick 1s)
 #   --conns LIST            [CONNS]              connection counts (default 64,256)
 #   --threads N             [WRK_THREADS]        wrk threads (default 1: see harness.ts)
+#   --workers N             [WORKERS]            processes per proxy: Fulcrum cluster.workers, nginx worker_processes,
+#                                                HAProxy nbthread (default 1); CPU and RSS are summed over them
 #   --targets LIST          [TARGETS]            subset of direct,fulcrum,nginx,haproxy
 #   --no-transfers          [TRANSFERS=0]        skip the large transfers
 #   --transfer-rounds N     [TRANSFER_ROUNDS]    runs of each transfer (default 1)
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
     --warmup) need_value "$@"; export WARMUP="$2"; shift ;;
     --conns) need_value "$@"; export CONNS="$2"; shift ;;
     --threads) need_value "$@"; export WRK_THREADS="$2"; shift ;;
+    --workers) need_value "$@"; export WORKERS="$2"; shift ;;
     --targets) need_value "$@"; export TARGETS="$2"; shift ;;
     --no-transfers) export TRANSFERS=0 ;;
     --transfer-rounds) need_value "$@"; export TRANSFER_ROUNDS="$2"; shift ;;

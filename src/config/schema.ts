@@ -112,7 +112,7 @@ export interface Config {
     preserveHost?: boolean;
     /** Peers whose `X-Forwarded-*` headers are believed: `true`, or a list of CIDRs. @default false */
     trustProxy?: boolean | string[];
-    /** How requests reach backends: Bun's `fetch()`, or Fulcrum's pooled HTTP/1.1 client. @default "fetch" */
+    /** How requests reach backends: Fulcrum's pooled HTTP/1.1 client, or Bun's `fetch()`. @default "http1" */
     transport?: "fetch" | "http1";
   };
   rateLimit?: {

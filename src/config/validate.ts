@@ -240,7 +240,7 @@ function readProxy(root: Fields): ResolvedConfig["proxy"] {
     maxBodySize: f.number("maxBodySize", 104_857_600, { integer: true, min: 0 }),
     preserveHost: f.boolean("preserveHost", true),
     trustProxy: readTrustProxy(f),
-    transport: f.oneOf("transport", ["fetch", "http1"] as const, "fetch"),
+    transport: f.oneOf("transport", ["fetch", "http1"] as const, "http1"),
   };
   f.rejectUnknown();
   return proxy;

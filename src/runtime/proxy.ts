@@ -15,7 +15,7 @@ import type { Logger } from "./log.ts";
 import type { Member, Pool } from "./pool.ts";
 import { Deadlines, type Deadline } from "./deadlines.ts";
 import { WatchedBody, type ClientBodyFailure } from "./request-body.ts";
-import type { Transport } from "./upstream/transport.ts";
+import { Cancellation, type Transport } from "./upstream/transport.ts";
 import { describeFailure } from "./prober.ts";
 
 /** Idempotent requests with bodies up to this size are buffered so a retry can resend them. */
@@ -117,10 +117,10 @@ export function createProxy(deps: ProxyDeps): Proxy {
 
       backend.inflight++;
       backend.totalRequests++;
-      const abort = new AbortController();
+      const cancel = new Cancellation();
       // The response timeout starts once the request is sent: a long upload is not a slow backend.
       let waitStart = performance.now();
-      const deadline: Deadline = { at: Infinity, onExpire: () => abort.abort(new DOMException("response timeout", "TimeoutError")) };
+      const deadline: Deadline = { at: Infinity, onExpire: () => cancel.cancel(new DOMException("response timeout", "TimeoutError")) };
       let answered = false;
       const startClock = () => {
         if (answered) return;
@@ -130,11 +130,11 @@ export function createProxy(deps: ProxyDeps): Proxy {
       };
       if (watched) watched.whenEnded(startClock);
       else startClock();
-      req.signal.addEventListener("abort", () => abort.abort(), { once: true });
+      req.signal.addEventListener("abort", () => cancel.cancel(new DOMException("client went away", "AbortError")), { once: true });
 
       let upstream: Response;
       try {
-        upstream = await deps.transport.send(backend, { method, path, headers, body, signal: abort.signal });
+        upstream = await deps.transport.send(backend, { method, path, headers, body, cancel });
       } catch (error) {
         answered = true;
         deadlines.remove(deadline);

@@ -12,11 +12,18 @@ function similarLatency(a: number, b: number): boolean {
 }
 
 /**
+ * An EWMA of fewer responses than this mostly measures connection setup and
+ * a cold JIT, not the backend: until both have this many, latency breaks no tie.
+ */
+const TRUSTED_SAMPLES = 10;
+
+/**
  * Negative when `a` is the better choice: fewer requests in flight, then a
  * clearly lower response-time EWMA. Zero means "as good": the caller's order decides.
  */
 export function compareLoad(a: BackendView, b: BackendView): number {
   if (a.inflight !== b.inflight) return a.inflight - b.inflight;
+  if (a.totalRequests < TRUSTED_SAMPLES || b.totalRequests < TRUSTED_SAMPLES) return 0;
   if (similarLatency(a.responseTimeMs, b.responseTimeMs)) return 0;
   return a.responseTimeMs - b.responseTimeMs;
 }

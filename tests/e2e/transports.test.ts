@@ -1,7 +1,7 @@
 /**
  * The proxy-correctness, WebSocket and hostile-input suites, run again over
- * the pooled HTTP/1.1 upstream transport (proxy.transport: "http1"): both
- * transports must pass them unchanged.
+ * the other upstream transport (proxy.transport: "fetch"; the default, "http1",
+ * runs them in the normal pass): both transports must pass them unchanged.
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
@@ -9,9 +9,9 @@ import { cleanupAfterAll, ROOT, spawnTracked } from "../helpers/procs.ts";
 
 cleanupAfterAll();
 
-test("proxy, websocket and hostile suites pass over the http1 transport", async () => {
+test("proxy, websocket and hostile suites pass over the fetch transport", async () => {
   const suites = ["proxy", "websocket", "hostile"].map((name) => join(ROOT, `tests/e2e/${name}.test.ts`));
-  const run = spawnTracked(["bun", "test", ...suites], { env: { FULCRUM_TEST_TRANSPORT: "http1" } });
+  const run = spawnTracked(["bun", "test", ...suites], { env: { FULCRUM_TEST_TRANSPORT: "fetch" } });
   const code = await run.proc.exited;
   await Bun.sleep(50);
   const output = run.stdout.text + run.stderr.text;

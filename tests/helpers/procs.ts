@@ -135,7 +135,7 @@ export async function startFulcrum(
 }
 
 /**
- * FULCRUM_TEST_TRANSPORT=http1 runs a suite over another upstream transport
+ * FULCRUM_TEST_TRANSPORT=fetch runs a suite over another upstream transport
  * (tests/e2e/transports.test.ts does): a JSON config gets `proxy.transport`,
  * and flags-only runs are turned into an equivalent JSON config.
  */

@@ -29,9 +29,15 @@ describe("least-load", () => {
   });
 
   test("on equal in-flight counts, prefers a clearly faster backend", () => {
-    const pool = [backend("slow", { responseTimeMs: 80 }), backend("fast", { responseTimeMs: 10 })];
+    const pool = [backend("slow", { responseTimeMs: 80, totalRequests: 50 }), backend("fast", { responseTimeMs: 10, totalRequests: 50 })];
     const ll = new LeastLoad();
     expect(picks(5, () => ll.pick(pool)?.id)).toEqual(["fast", "fast", "fast", "fast", "fast"]);
+  });
+
+  test("a few slow first responses (connection setup, cold JIT) do not decide the routing", () => {
+    const pool = [backend("a", { responseTimeMs: 40, totalRequests: 1 }), backend("b", { responseTimeMs: 1, totalRequests: 1 }), backend("c", { responseTimeMs: 1, totalRequests: 1 })];
+    const ll = new LeastLoad();
+    expect(picks(3, () => ll.pick(pool)?.id)).toEqual(["a", "b", "c"]);
   });
 
   test("on equal counts and similar response times, goes round robin", () => {
@@ -41,7 +47,7 @@ describe("least-load", () => {
   });
 
   test("in-flight count outranks response time", () => {
-    const pool = [backend("fast-busy", { inflight: 2, responseTimeMs: 1 }), backend("slow-idle", { inflight: 0, responseTimeMs: 500 })];
+    const pool = [backend("fast-busy", { inflight: 2, responseTimeMs: 1, totalRequests: 50 }), backend("slow-idle", { inflight: 0, responseTimeMs: 500, totalRequests: 50 })];
     expect(new LeastLoad().pick(pool)?.id).toBe("slow-idle");
   });
 });

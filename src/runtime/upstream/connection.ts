@@ -9,10 +9,10 @@
  */
 import type { Socket } from "bun";
 import { ChunkedDecoder, headEnd, MAX_HEAD_BYTES, parseResponseHead, ProtocolError, requestHead, type ResponseHead } from "../../decide/http1.ts";
-import type { UpstreamRequest } from "./transport.ts";
+import type { Cancellation, UpstreamRequest } from "./transport.ts";
 
 /** Bodies up to this size that arrive with a Content-Length are buffered and sent with it. */
-const BUFFER_BODY_LIMIT = 64 * 1024;
+const BUFFER_BODY_LIMIT = 256 * 1024;
 // eslint-disable-next-line no-control-regex
 const NON_ASCII = /[^\x00-\x7f]/;
 /** Response chunks queued for a slow client before the upstream socket is paused. */
@@ -31,10 +31,9 @@ export function upstreamError(code: string, message: string): Error {
 
 interface Exchange {
   readonly method: string;
-  readonly signal: AbortSignal;
+  readonly cancel: Cancellation;
   readonly resolve: (response: Response) => void;
   readonly reject: (error: unknown) => void;
-  readonly onAbort: () => void;
   /** The Response was handed out (its body may still be arriving). */
   responded: boolean;
   requestDone: boolean;
@@ -112,10 +111,9 @@ export class Connection {
     return new Promise<Response>((resolve, reject) => {
       const exchange: Exchange = {
         method: request.method,
-        signal: request.signal,
+        cancel: request.cancel,
         resolve,
         reject,
-        onAbort: () => this.#abort(exchange, request.signal.reason),
         responded: false,
         requestDone: false,
         responseDone: false,
@@ -130,8 +128,8 @@ export class Connection {
       this.served++;
       if (this.#closed) return reject(Object.assign(upstreamError("ECONNRESET", "upstream connection closed"), { beforeResponse: true }));
       this.#exchange = exchange;
-      if (request.signal.aborted) return this.#abort(exchange, request.signal.reason);
-      request.signal.addEventListener("abort", exchange.onAbort, { once: true });
+      if (request.cancel.cancelled) return this.#abort(exchange, request.cancel.reason);
+      request.cancel.subscribe((reason) => this.#abort(exchange, reason));
 
       const { method, path, headers, body } = request;
       if (body === null) {
@@ -358,7 +356,7 @@ export class Connection {
       // The backend answered before the request body was sent (an early 413, say): this connection is done.
       this.#reusable = false;
     }
-    exchange.signal.removeEventListener("abort", exchange.onAbort);
+    exchange.cancel.subscribe(undefined);
     this.#exchange = undefined;
     if (this.#reusable && exchange.requestDone) {
       this.lastUsed = performance.now();
@@ -368,7 +366,7 @@ export class Connection {
 
   #fail(exchange: Exchange, error: unknown): void {
     if (this.#exchange !== exchange) return;
-    exchange.signal.removeEventListener("abort", exchange.onAbort);
+    exchange.cancel.subscribe(undefined);
     this.#exchange = undefined;
     if (!exchange.responded) exchange.reject(error);
     else if (!exchange.responseDone) {

@@ -101,7 +101,7 @@ export class Http1Transport implements Transport {
       return await connection.send(request);
     } catch (error) {
       const stale = connection.served > 1 && (error as { beforeResponse?: boolean }).beforeResponse === true;
-      if (!stale || !replayable || request.signal.aborted) throw error;
+      if (!stale || !replayable || request.cancel.cancelled) throw error;
       // The backend closed a kept-alive connection just as we used it: nothing was processed, try a fresh one.
       return (await pool.connect()).send(request);
     }

@@ -14,8 +14,36 @@ export interface UpstreamRequest {
   readonly headers: Headers;
   /** A stream, a buffered (replayable) body, or none. */
   readonly body: ReadableStream<Uint8Array> | ArrayBuffer | null;
-  /** Aborts the request: client gone, or the response timeout. */
-  readonly signal: AbortSignal;
+  /** Cancels the request: client gone, or the response timeout. */
+  readonly cancel: Cancellation;
+}
+
+/**
+ * A cancellation with a single subscriber, instead of an AbortSignal: adding
+ * and removing an event listener on a fresh AbortSignal for every request cost
+ * the http1 transport about 10 µs of CPU per request (measured); this costs an
+ * assignment. `fetch()` still gets a real AbortSignal, bridged in fetchTransport.
+ */
+export class Cancellation {
+  /** Why it was cancelled (a DOMException: "TimeoutError" or "AbortError"); undefined while not. */
+  reason: unknown = undefined;
+  #subscriber: ((reason: unknown) => void) | undefined;
+
+  get cancelled(): boolean {
+    return this.reason !== undefined;
+  }
+
+  cancel(reason: unknown): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.#subscriber?.(reason);
+  }
+
+  /** The transport's hook (one at a time); undefined to unsubscribe. */
+  subscribe(subscriber: ((reason: unknown) => void) | undefined): void {
+    this.#subscriber = subscriber;
+    if (subscriber && this.reason !== undefined) subscriber(this.reason);
+  }
 }
 
 export interface Transport {
@@ -27,7 +55,10 @@ export interface Transport {
 
 export const fetchTransport: Transport = {
   name: "fetch",
-  send: (backend, { method, path, headers, body, signal }) =>
-    fetch(backend.url + path, { method, headers, body, redirect: "manual", decompress: false, signal }),
+  send(backend, { method, path, headers, body, cancel }) {
+    const abort = new AbortController();
+    cancel.subscribe((reason) => abort.abort(reason));
+    return fetch(backend.url + path, { method, headers, body, redirect: "manual", decompress: false, signal: abort.signal });
+  },
   close() {},
 };
