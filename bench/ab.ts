@@ -29,6 +29,12 @@ const VARIANT_SETS: Record<string, Record<string, object>> = {
     fetch: { proxy: { transport: "fetch" } },
     http1: { proxy: { transport: "http1" } },
   },
+  "body limit": {
+    http1: { proxy: { transport: "http1" } },
+    "http1, maxBodySize 8 GiB": { proxy: { transport: "http1", maxBodySize: 8 * 1024 ** 3 } },
+    fetch: { proxy: { transport: "fetch" } },
+    "fetch, maxBodySize 8 GiB": { proxy: { transport: "fetch", maxBodySize: 8 * 1024 ** 3 } },
+  },
   features: {
     baseline: {},
     "access log on": { log: { access: true } },

@@ -9,12 +9,11 @@
  */
 import type { Socket } from "bun";
 import { ChunkedDecoder, headEnd, MAX_HEAD_BYTES, parseResponseHead, ProtocolError, requestHead, type ResponseHead } from "../../decide/http1.ts";
+import { SocketWriter } from "./socket-writer.ts";
 import type { Cancellation, UpstreamRequest } from "./transport.ts";
 
 /** Bodies up to this size that arrive with a Content-Length are buffered and sent with it. */
 const BUFFER_BODY_LIMIT = 256 * 1024;
-// eslint-disable-next-line no-control-regex
-const NON_ASCII = /[^\x00-\x7f]/;
 /** Response chunks queued for a slow client before the upstream socket is paused. */
 const QUEUED_CHUNKS = 8;
 
@@ -63,7 +62,7 @@ export class Connection {
   #head: Uint8Array | null = null;
   #closed = false;
   #reusable = true;
-  #drainWaiters: (() => void)[] = [];
+  readonly #writer = new SocketWriter();
   /** Exchanges started on this connection (1 on its first request). */
   served = 0;
   lastUsed = performance.now();
@@ -85,6 +84,7 @@ export class Connection {
           if (timedOut) return socket.terminate();
           socket.setNoDelay(true);
           connection.#socket = socket;
+          connection.#writer.attach(socket as Socket<unknown>);
           resolve(connection);
         },
         (error: Error & { code?: string }) => {
@@ -162,7 +162,7 @@ export class Connection {
         if (chunked) flowing = this.#write(`${value.byteLength.toString(16)}\r\n`) && flowing;
         flowing = this.#write(value) && flowing;
         if (chunked) flowing = this.#write("\r\n") && flowing;
-        if (!flowing) await this.#drained();
+        if (!flowing) await this.#writer.drained();
       }
       if (chunked) this.#write("0\r\n\r\n");
       exchange.requestDone = true;
@@ -175,46 +175,12 @@ export class Connection {
     }
   }
 
-  /** Writes all of `data` or queues the rest; returns false when the caller should wait for drain. */
-  #pending: Uint8Array[] = [];
   #write(data: string | Uint8Array): boolean {
-    const socket = this.#socket;
-    if (!socket || this.#closed) return true;
-    // Header values are latin1; an ASCII string is the same bytes in UTF-8, so it can go as it is.
-    const bytes = typeof data === "string" && NON_ASCII.test(data) ? Buffer.from(data, "latin1") : data;
-    if (this.#pending.length > 0) {
-      this.#pending.push(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes);
-      return false;
-    }
-    const written = socket.write(bytes);
-    const length = typeof bytes === "string" ? bytes.length : bytes.byteLength;
-    if (written === length) return true;
-    if (written < 0) return true; // closed: onClose reports it
-    const rest = typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes;
-    this.#pending.push(rest.subarray(written));
-    return false;
-  }
-
-  #drained(): Promise<void> {
-    if (this.#pending.length === 0 || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+    return this.#closed ? true : this.#writer.write(data);
   }
 
   onDrain(): void {
-    const socket = this.#socket;
-    while (socket && this.#pending.length > 0) {
-      const next = this.#pending[0] as Uint8Array;
-      const written = socket.write(next);
-      if (written < 0) break;
-      if (written < next.byteLength) {
-        this.#pending[0] = next.subarray(written);
-        return;
-      }
-      this.#pending.shift();
-    }
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const wake of waiters) wake();
+    this.#writer.onDrain();
   }
 
   onData(chunk: Uint8Array): void {
@@ -336,7 +302,8 @@ export class Connection {
   #enqueue(exchange: Exchange, piece: Uint8Array): void {
     const controller = exchange.controller;
     if (!controller || piece.byteLength === 0) return;
-    controller.enqueue(piece.slice()); // the socket's buffer is reused after this callback
+    // No copy: Bun hands every data callback a fresh buffer (checked on 1.4.4), so a view into it stays valid.
+    controller.enqueue(piece);
     if ((controller.desiredSize ?? 1) <= 0) this.#socket?.pause();
   }
 
@@ -394,9 +361,7 @@ export class Connection {
         this.#fail(exchange, Object.assign(error, { beforeResponse: !exchange.gotBytes }));
       }
     }
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const wake of waiters) wake();
+    this.#writer.detach();
     this.onGone(this);
   }
 }
