@@ -3,7 +3,7 @@
  * Admin changes last until the next reload or restart: the config file stays the truth.
  */
 import type { Balancer } from "./balancer.ts";
-import { parseBackendUrl } from "./config/validate.ts";
+import { parseBackendUrl } from "./config/backends.ts";
 import type { AdminActions } from "./http/admin.ts";
 import { backendStatus } from "./http/status.ts";
 import type { Logger } from "./runtime/log.ts";

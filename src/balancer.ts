@@ -7,7 +7,8 @@ import { ConfigError, formatIssue } from "./config/fields.ts";
 import { fixedAtStart, notBuiltYet } from "./config/not-built.ts";
 import type { ResolvedConfig } from "./config/schema.ts";
 import { diffBackends } from "./decide/backend-diff.ts";
-import { normalizeContentLength, pathOf, rejectRequest } from "./decide/request.ts";
+import { pathOf } from "./decide/request.ts";
+import { refuse } from "./http/edge.ts";
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from "./decide/restart.ts";
 import { createAdminActions } from "./admin-actions.ts";
 import { createAdmin } from "./http/admin.ts";
@@ -47,20 +48,6 @@ export type ReloadResult = { ok: true; changes: string[] } | { ok: false; errors
 
 /** Shutdown drain bound when there are no managed instances to take `stopTimeout` from. */
 const DEFAULT_DRAIN_MS = 10_000;
-
-/** Requests refused at the edge, before any routing: CONNECT, a bad Host, a bad Content-Length. */
-function refuse(req: Request): Response | undefined {
-  const rejection = rejectRequest(req.method, req.headers.get("host"));
-  if (rejection) {
-    const headers: Record<string, string> = rejection.status === 405 ? { allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" } : {};
-    return new Response(`${rejection.status} ${rejection.message}\n`, { status: rejection.status, headers });
-  }
-  const contentLength = req.headers.get("content-length");
-  if (contentLength !== null && normalizeContentLength(contentLength) === undefined) {
-    return new Response("400 Bad Request: invalid Content-Length\n", { status: 400, headers: { connection: "close" } });
-  }
-  return undefined;
-}
 
 function restartPolicy(config: ResolvedConfig): RestartPolicy {
   return { ...DEFAULT_RESTART_POLICY, maxRestarts: config.instances?.maxRestarts ?? DEFAULT_RESTART_POLICY.maxRestarts };

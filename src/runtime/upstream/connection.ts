@@ -8,14 +8,11 @@
  * its pool for the next request.
  */
 import type { Socket } from "bun";
-import { ChunkedDecoder, headEnd, MAX_HEAD_BYTES, parseResponseHead, ProtocolError, requestHead, type ResponseHead } from "../../decide/http1.ts";
+import { headEnd, MAX_HEAD_BYTES, parseResponseHead, ProtocolError, requestHead, type ResponseHead } from "../../decide/http1.ts";
+import { IncomingBody } from "./incoming-body.ts";
 import { SocketWriter } from "./socket-writer.ts";
 import type { Cancellation, UpstreamRequest } from "./transport.ts";
 
-/** Bodies up to this size that arrive with a Content-Length are buffered and sent with it. */
-const BUFFER_BODY_LIMIT = 256 * 1024;
-/** Response chunks queued for a slow client before the upstream socket is paused. */
-const QUEUED_CHUNKS = 8;
 
 export interface Origin {
   readonly hostname: string;
@@ -40,12 +37,7 @@ interface Exchange {
   /** Any byte of the response arrived (a failure before that may be retried on a fresh connection). */
   gotBytes: boolean;
   head: ResponseHead | undefined;
-  remaining: number;
-  decoder: ChunkedDecoder | undefined;
-  controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  /** Assembles a small Content-Length body before responding. */
-  assembly: Uint8Array | undefined;
-  assembled: number;
+  body: IncomingBody | undefined;
 }
 
 const handlers: Bun.SocketHandler<Connection> = {
@@ -119,11 +111,7 @@ export class Connection {
         responseDone: false,
         gotBytes: false,
         head: undefined,
-        remaining: 0,
-        decoder: undefined,
-        controller: undefined,
-        assembly: undefined,
-        assembled: 0,
+        body: undefined,
       };
       this.served++;
       if (this.#closed) return reject(Object.assign(upstreamError("ECONNRESET", "upstream connection closed"), { beforeResponse: true }));
@@ -192,8 +180,8 @@ export class Connection {
     }
     exchange.gotBytes = true;
     try {
-      if (exchange.head === undefined) this.#onHeadBytes(exchange, chunk);
-      else this.#onBodyBytes(exchange, chunk);
+      if (exchange.body) exchange.body.push(chunk);
+      else this.#onHeadBytes(exchange, chunk);
     } catch (error) {
       this.#fail(exchange, error instanceof ProtocolError ? upstreamError("EPROTO", `bad response from backend: ${error.message}`) : error);
       this.destroy();
@@ -218,56 +206,20 @@ export class Connection {
     }
     exchange.head = head;
     if (!head.keepAlive) this.#reusable = false;
-    const framing = head.framing;
-    if (framing.kind === "none") {
-      if (rest.byteLength > 0) this.#reusable = false;
-      this.#respond(exchange, null);
-      this.#bodyDone(exchange);
-      return;
-    }
-    if (framing.kind === "length") {
-      exchange.remaining = framing.length;
-      if (framing.length <= BUFFER_BODY_LIMIT) {
-        exchange.assembly = new Uint8Array(framing.length);
-        exchange.assembled = 0;
-      } else this.#respondStreaming(exchange);
-    } else {
-      if (framing.kind === "chunked") exchange.decoder = new ChunkedDecoder();
-      this.#respondStreaming(exchange);
-    }
-    if (rest.byteLength > 0) this.#onBodyBytes(exchange, rest);
-  }
-
-  #onBodyBytes(exchange: Exchange, chunk: Uint8Array): void {
-    const framing = exchange.head?.framing;
-    if (framing?.kind === "length") {
-      const take = Math.min(exchange.remaining, chunk.byteLength);
-      if (take < chunk.byteLength) this.#reusable = false; // more than announced: never trust this connection again
-      exchange.remaining -= take;
-      const piece = chunk.subarray(0, take);
-      if (exchange.assembly) {
-        exchange.assembly.set(piece, exchange.assembled);
-        exchange.assembled += take;
-        if (exchange.remaining === 0) {
-          this.#respond(exchange, exchange.assembly);
-          this.#bodyDone(exchange);
-        }
-        return;
-      }
-      this.#enqueue(exchange, piece);
-      if (exchange.remaining === 0) this.#bodyDone(exchange);
-      return;
-    }
-    if (framing?.kind === "chunked" && exchange.decoder) {
-      const { pieces, consumed } = exchange.decoder.push(chunk);
-      for (const piece of pieces) this.#enqueue(exchange, piece);
-      if (exchange.decoder.done) {
-        if (consumed < chunk.byteLength) this.#reusable = false;
-        this.#bodyDone(exchange);
-      }
-      return;
-    }
-    this.#enqueue(exchange, chunk); // until close
+    if (head.framing.kind === "none" && rest.byteLength > 0) this.#reusable = false; // bytes nobody announced
+    exchange.body = new IncomingBody(head.framing, {
+      respond: (body) => this.#respond(exchange, body),
+      finished: (clean) => {
+        if (!clean) this.#reusable = false;
+        exchange.responseDone = true;
+        this.#maybeRelease(exchange);
+      },
+      pause: () => this.#socket?.pause(),
+      resume: () => this.#socket?.resume(),
+      // The client went away mid-body: this connection is mid-message, so it cannot be reused.
+      abandoned: () => this.destroy(),
+    });
+    if (rest.byteLength > 0 && !exchange.body.done) exchange.body.push(rest);
   }
 
   #respond(exchange: Exchange, body: Uint8Array | ReadableStream<Uint8Array> | null): void {
@@ -280,41 +232,6 @@ export class Connection {
     }
     exchange.responded = true;
     exchange.resolve(response);
-  }
-
-  #respondStreaming(exchange: Exchange): void {
-    const stream = new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => {
-          exchange.controller = controller;
-        },
-        pull: () => this.#socket?.resume(),
-        cancel: () => {
-          // The client went away mid-body: this connection is mid-message, so it cannot be reused.
-          if (!exchange.responseDone) this.destroy();
-        },
-      },
-      { highWaterMark: QUEUED_CHUNKS },
-    );
-    this.#respond(exchange, stream);
-  }
-
-  #enqueue(exchange: Exchange, piece: Uint8Array): void {
-    const controller = exchange.controller;
-    if (!controller || piece.byteLength === 0) return;
-    // No copy: Bun hands every data callback a fresh buffer (checked on 1.4.4), so a view into it stays valid.
-    controller.enqueue(piece);
-    if ((controller.desiredSize ?? 1) <= 0) this.#socket?.pause();
-  }
-
-  #bodyDone(exchange: Exchange): void {
-    exchange.responseDone = true;
-    try {
-      exchange.controller?.close();
-    } catch {
-      // already cancelled by the client
-    }
-    this.#maybeRelease(exchange);
   }
 
   #maybeRelease(exchange: Exchange): void {
@@ -336,13 +253,7 @@ export class Connection {
     exchange.cancel.subscribe(undefined);
     this.#exchange = undefined;
     if (!exchange.responded) exchange.reject(error);
-    else if (!exchange.responseDone) {
-      try {
-        exchange.controller?.error(error);
-      } catch {
-        // already closed or cancelled
-      }
-    }
+    else exchange.body?.fail(error);
   }
 
   #abort(exchange: Exchange, reason: unknown): void {
@@ -355,11 +266,8 @@ export class Connection {
     this.#closed = true;
     const exchange = this.#exchange;
     if (exchange) {
-      if (exchange.head?.framing.kind === "close" && exchange.responded) {
-        this.#bodyDone(exchange);
-      } else {
-        this.#fail(exchange, Object.assign(error, { beforeResponse: !exchange.gotBytes }));
-      }
+      // A body without a length ends with the connection; any other is cut short.
+      if (!(exchange.responded && exchange.body?.closed())) this.#fail(exchange, Object.assign(error, { beforeResponse: !exchange.gotBytes }));
     }
     this.#writer.detach();
     this.onGone(this);
