@@ -25,7 +25,8 @@ import { Pool } from "./runtime/pool.ts";
 import { runScheduler } from "./runtime/scheduler.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
 import { relayHandlers, type WsData } from "./runtime/websocket.ts";
-import { buildTraffic, createTransport, type Traffic } from "./traffic.ts";
+import { buildTraffic, createRateLimiter, createTransport, type Traffic } from "./traffic.ts";
+import type { RateLimiter } from "./runtime/rate-limit.ts";
 import type { Transport } from "./runtime/upstream/transport.ts";
 
 /**
@@ -63,6 +64,7 @@ export class Balancer {
   readonly autoscaler: Autoscaler | undefined;
   #traffic: Traffic;
   #transport: Transport;
+  #limiter: RateLimiter | undefined;
   #server: Bun.Server<WsData> | undefined;
   #adminServer: Bun.Server<undefined> | undefined;
   #scheduler = new AbortController();
@@ -89,6 +91,7 @@ export class Balancer {
       this.autoscaler = new Autoscaler(this.supervisor, this.#sampler, scalingPolicy(config.instances, config.scaling), config.scaling.checkInterval, log);
     }
     this.#transport = createTransport(config.proxy);
+    this.#limiter = createRateLimiter(config, log);
     this.#traffic = this.#buildTraffic(config);
   }
 
@@ -114,6 +117,7 @@ export class Balancer {
       coldStart,
       // Bun's idle timer ignores request body bytes: uploads get Fulcrum's own body timeout instead.
       onUpload: (req) => this.#server?.timeout(req, 0),
+      limiter: this.#limiter,
     });
   }
 
@@ -263,6 +267,10 @@ export class Balancer {
       this.#transport.close();
       this.#transport = createTransport(next.proxy);
     }
+    if (!Bun.deepEquals(prev.rateLimit, next.rateLimit) || prev.cluster.redis !== next.cluster.redis) {
+      this.#limiter?.close();
+      this.#limiter = createRateLimiter(next, this.#log);
+    }
     this.#traffic.close();
     this.#traffic = this.#buildTraffic(next);
     this.#startScheduler();
@@ -291,6 +299,7 @@ export class Balancer {
     await workersStopped;
     this.#adminServer?.stop(true);
     this.#transport.close();
+    this.#limiter?.close();
     this.#traffic.close();
     this.#scheduler.abort();
     await this.supervisor?.stopAll();

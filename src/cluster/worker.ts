@@ -5,6 +5,7 @@
  * /lb-status with the primary's latest, and hands admin requests and cold
  * starts to the primary. If the primary goes away, so does the worker.
  */
+import type { StatusBody } from "../http/metrics.ts";
 import type { Pool } from "../runtime/pool.ts";
 import type { AdminReply, Counters, ToPrimary, ToWorker } from "./protocol.ts";
 
@@ -15,7 +16,7 @@ const REPLY_TIMEOUT_MS = 60_000;
 export class ClusterWorker {
   readonly index: number;
   readonly #pool: Pool;
-  #status: unknown = null;
+  #status: StatusBody | null = null;
   #nextId = 1;
   readonly #waiting = new Map<number, (result: unknown) => void>();
   readonly #timer: Timer;
@@ -29,7 +30,7 @@ export class ClusterWorker {
           pool.sync(message.backends);
           return;
         case "status":
-          this.#status = message.body;
+          this.#status = message.body as StatusBody;
           return;
         case "reload":
           hooks.onReload();
@@ -45,7 +46,7 @@ export class ClusterWorker {
   }
 
   /** The primary's latest /lb-status body (null until the first arrives). */
-  get status(): unknown {
+  get status(): StatusBody | null {
     return this.#status;
   }
 

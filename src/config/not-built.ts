@@ -1,10 +1,11 @@
 import type { ResolvedConfig } from "./schema.ts";
 
-/** Config that validates but does nothing yet: said out loud at start, never pretended. */
+/** Config that validates but does nothing here: said out loud at start, never pretended. */
 export function notBuiltYet(config: ResolvedConfig): string[] {
   const warnings: string[] = [];
-  if (config.rateLimit) warnings.push("rateLimit is not built yet: requests are NOT rate limited");
-  if (config.cluster.redis) warnings.push("cluster.redis is not built yet: no state is shared through Redis");
+  if (config.cluster.redis && config.rateLimit?.store !== "redis") {
+    warnings.push("cluster.redis is only used by rateLimit.store \"redis\": workers share their state with the primary process, not through Redis");
+  }
   return warnings;
 }
 

@@ -74,7 +74,10 @@ function withOrigins(issues: ConfigIssue[], origins: ReadonlyMap<string, string>
 }
 
 function checkAcrossSections(config: ResolvedConfig, issues: ConfigIssue[], backendsGiven: boolean): void {
-  const { instances, scaling, admin, listen } = config;
+  const { instances, scaling, admin, listen, rateLimit, cluster } = config;
+  if (rateLimit?.store === "redis" && !cluster.redis) {
+    issues.push({ path: "rateLimit.store", message: `"redis" needs a Redis URL in cluster.redis (or REDIS_URL), got none` });
+  }
   if (instances && instances.min > instances.max) {
     issues.push({ path: "instances.min", message: `must be <= instances.max (${instances.max}), got ${instances.min}` });
   }

@@ -1,7 +1,8 @@
 /**
- * The balancer's own endpoints (`/lb-status`, `/lb-health`), served on the
- * listen port or, when `admin.port` is set, only there.
+ * The balancer's own endpoints (`/lb-status`, `/lb-metrics`, `/lb-health`),
+ * served on the listen port or, when `admin.port` is set, only there.
  */
+import { METRICS_CONTENT_TYPE, metricsText, type StatusBody } from "./metrics.ts";
 
 export type EndpointHandler = (req: Request, path: string) => Response | undefined;
 
@@ -12,7 +13,7 @@ export function isReservedPath(path: string): boolean {
 
 /** Where the endpoints get their answers (a cluster worker answers with the primary's status). */
 export interface EndpointSource {
-  status(): unknown;
+  status(): StatusBody;
   draining(): boolean;
 }
 
@@ -27,6 +28,10 @@ export function createEndpoints(source: EndpointSource): EndpointHandler {
     if (route === "/lb-status") {
       if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed("GET, HEAD");
       return Response.json(source.status(), { headers: { "cache-control": "no-store" } });
+    }
+    if (route === "/lb-metrics") {
+      if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed("GET, HEAD");
+      return new Response(metricsText(source.status()), { headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" } });
     }
     return undefined;
   };

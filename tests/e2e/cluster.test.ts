@@ -50,6 +50,13 @@ describe("cluster.workers", () => {
     for (const w of s.workers ?? []) expect(w.totalRequests).toBeGreaterThan(0);
     expect((s.workers ?? []).reduce((n, w) => n + w.totalRequests, 0)).toBeGreaterThanOrEqual(100);
     expect(s.instances.reduce((n, i) => n + i.totalRequests, 0)).toBeGreaterThanOrEqual(100);
+    // /lb-metrics from whichever process answers tells the same cluster-wide story.
+    for (let i = 0; i < 4; i++) {
+      const metrics = await (await fetch(`${lb.url}/lb-metrics`, { headers: { connection: "close" } })).text();
+      const total = [...metrics.matchAll(/^fulcrum_backend_requests_total\{.*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      expect(total).toBeGreaterThanOrEqual(100);
+      expect(metrics.match(/^fulcrum_worker_requests_total\{/gm)).toHaveLength(2);
+    }
 
     const workerPid = s.workers?.find((w) => w.index === 1)?.pid as number;
     expect(await lb.stop()).toBe(0);
