@@ -7,7 +7,9 @@
  *   bun bench/ab.ts --variants features               # access log, strategies, ... on and off
  *   bun bench/ab.ts --rounds 5 --duration 8 --conns 64,256
  *
- * Each variant is a JSON overlay on a base config (round robin, access log off).
+ * Each variant is a JSON overlay on a base config (round robin, access log off);
+ * its `bench` key is for this script: `scrapeMs` scrapes /lb-metrics that often
+ * during the run, `redis: true` starts a redis-server and sets `cluster.redis`.
  * Everything listens on 127.0.0.1 and is stopped by PID at the end.
  */
 import type { Subprocess } from "bun";
@@ -41,6 +43,15 @@ const VARIANT_SETS: Record<string, Record<string, object>> = {
     "least-load": { strategy: "least-load" },
     "hash": { strategy: "hash" },
     "trustProxy CIDRs": { proxy: { trustProxy: ["10.0.0.0/8"] } },
+    // wrk is one client: a limit it never reaches measures the limiter's cost, not refusals.
+    "rate limit (memory)": { rateLimit: { requestsPerSecond: 1e6, burst: 1e6 } },
+    "rate limit (redis)": { rateLimit: { requestsPerSecond: 1e6, burst: 1e6, store: "redis" }, bench: { redis: true } },
+    "metrics scraped every 1 s": { bench: { scrapeMs: 1000 } },
+  },
+  "rate limit": {
+    off: {},
+    memory: { rateLimit: { requestsPerSecond: 1e6, burst: 1e6 } },
+    redis: { rateLimit: { requestsPerSecond: 1e6, burst: 1e6, store: "redis" }, bench: { redis: true } },
   },
 };
 const variants = VARIANT_SETS[arg("variants", "transports")];
@@ -95,14 +106,21 @@ interface Sample {
   userUs: number;
   sysUs: number;
   conns1k: number;
+  /** Non-2xx answers and socket errors wrk saw. */
+  errors: number;
 }
 
-async function measure(pid: number, port: number, c: number): Promise<Sample> {
+async function measure(pid: number, port: number, c: number, scrapeMs: number | undefined): Promise<Sample> {
   const before = cpuTicks(pid);
   const opens = activeOpens();
-  const wrk = Bun.spawnSync(["wrk", "-t1", `-c${c}`, `-d${duration}s`, "--latency", `http://127.0.0.1:${port}/`], { stdout: "pipe" });
+  const wrk = Bun.spawn(["wrk", "-t1", `-c${c}`, `-d${duration}s`, "--latency", `http://127.0.0.1:${port}/`], { stdout: "pipe" });
+  const scraper = scrapeMs
+    ? setInterval(() => void fetch(`http://127.0.0.1:${port}/lb-metrics`).then((r) => r.text()).catch(() => {}), scrapeMs)
+    : undefined;
+  const out = await new Response(wrk.stdout).text();
+  await wrk.exited;
+  clearInterval(scraper);
   const after = cpuTicks(pid);
-  const out = wrk.stdout.toString();
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const p99text = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
   const unit = { us: 0.001, ms: 1, s: 1000 }[(p99text?.[2] ?? "ms") as "us" | "ms" | "s"];
@@ -111,8 +129,19 @@ async function measure(pid: number, port: number, c: number): Promise<Sample> {
     p99: Number(p99text?.[1] ?? 0) * unit,
     userUs: ((after.user - before.user) * TICK_US) / requests,
     sysUs: ((after.sys - before.sys) * TICK_US) / requests,
-    conns1k: ((activeOpens() - opens - c) * 1000) / requests,
+    conns1k: ((activeOpens() - opens - c - (scrapeMs ? (duration * 1000) / scrapeMs : 0)) * 1000) / requests,
+    errors: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((n, x) => n + Number(x), 0) ?? 0),
   };
+}
+
+/** A throwaway redis-server on a free port (for the Redis rate-limit store). */
+async function startRedis(): Promise<string> {
+  if (!Bun.which("redis-server")) throw new Error("a variant needs redis-server: apt-get install -y redis-server");
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  await spawnUntil(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], /Ready to accept connections/);
+  return `redis://127.0.0.1:${port}`;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -123,12 +152,14 @@ try {
     ["a", "b"].map((name) => spawnUntil(["bun", "tests/fixtures/backend.ts", "--port", "0", "--name", name], /listening on (\d+)/)),
   );
   const urls = backends.map((b) => `http://127.0.0.1:${b.match[1]}`);
+  const needsRedis = Object.values(variants).some((v) => (v as { bench?: { redis?: boolean } }).bench?.redis);
+  const redisUrl = needsRedis ? await startRedis() : undefined;
   const results = new Map<string, Sample[]>();
   const names = Object.keys(variants);
   for (let round = 0; round < rounds; round++) {
     const order = names.map((_, i) => names[(i + round) % names.length] as string);
     for (const name of order) {
-      const overlay = variants[name] as Record<string, object>;
+      const { bench = {}, ...overlay } = variants[name] as Record<string, object> & { bench?: { scrapeMs?: number; redis?: boolean } };
       const config = {
         listen: { port: 0, hostname: "127.0.0.1" },
         backends: urls,
@@ -137,6 +168,7 @@ try {
         ...overlay,
         log: { access: false, ...(overlay.log ?? {}) },
         proxy: { ...(overlay.proxy ?? {}) },
+        ...(bench.redis ? { cluster: { redis: redisUrl } } : {}),
       };
       const file = join(dir, `${name.replace(/\W+/g, "-")}.json`);
       writeFileSync(file, JSON.stringify(config));
@@ -145,7 +177,7 @@ try {
       Bun.spawnSync(["wrk", "-t1", "-c64", "-d2s", `http://127.0.0.1:${port}/`]); // warm-up
       for (const c of conns) {
         const key = `${name}@${c}`;
-        results.set(key, [...(results.get(key) ?? []), await measure(lb.proc.pid, port, c)]);
+        results.set(key, [...(results.get(key) ?? []), await measure(lb.proc.pid, port, c, bench.scrapeMs)]);
       }
       lb.proc.kill("SIGTERM");
       await lb.proc.exited;
@@ -154,8 +186,8 @@ try {
   }
   for (const c of conns) {
     console.log(`\n### ${c} connections (wrk -t1 -c${c} -d${duration}s, median of ${rounds} rounds)\n`);
-    console.log("| variant | req/s | vs first | p99 ms | CPU µs/req (user+sys) | vs first | new upstream conns/1k |");
-    console.log("|---|---:|---:|---:|---:|---:|---:|");
+    console.log("| variant | req/s | vs first | p99 ms | CPU µs/req (user+sys) | vs first | new upstream conns/1k | errors |");
+    console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
     let base: { rps: number; cpu: number } | undefined;
     for (const name of names) {
       const samples = results.get(`${name}@${c}`) ?? [];
@@ -164,7 +196,7 @@ try {
       const user = median(samples.map((s) => s.userUs));
       base ??= { rps, cpu };
       console.log(
-        `| ${name} | ${Math.round(rps).toLocaleString("en")} | ${(rps / base.rps).toFixed(2)}× | ${median(samples.map((s) => s.p99)).toFixed(2)} | ${cpu.toFixed(1)} (${user.toFixed(1)}+${(cpu - user).toFixed(1)}) | ${(cpu / base.cpu).toFixed(2)}× | ${median(samples.map((s) => s.conns1k)).toFixed(2)} |`,
+        `| ${name} | ${Math.round(rps).toLocaleString("en")} | ${(rps / base.rps).toFixed(2)}× | ${median(samples.map((s) => s.p99)).toFixed(2)} | ${cpu.toFixed(1)} (${user.toFixed(1)}+${(cpu - user).toFixed(1)}) | ${(cpu / base.cpu).toFixed(2)}× | ${median(samples.map((s) => s.conns1k)).toFixed(2)} | ${samples.reduce((n, s) => n + s.errors, 0)} |`,
       );
     }
   }

@@ -6,7 +6,7 @@
 import { cidrContains, parseCidr, parseIp } from "./config/cidr.ts";
 import type { KeySource, ResolvedConfig } from "./config/schema.ts";
 import { believedClientIp } from "./decide/headers.ts";
-import { rateLimitKey, retryAfterSeconds } from "./decide/rate-limit.ts";
+import { rateLimitKey, retryAfterSeconds, type RateLimitVerdict } from "./decide/rate-limit.ts";
 import type { Logger } from "./runtime/log.ts";
 import type { Pool } from "./runtime/pool.ts";
 import { createProxy, type ProxyHandler } from "./runtime/proxy.ts";
@@ -69,27 +69,33 @@ export function buildTraffic(
   if (!limit) return { strategy, proxy: proxy.handle, upgrade, close: proxy.close };
   return {
     strategy,
-    proxy: async (req, peerIp, path) => (await limit(req, peerIp, path)) ?? proxy.handle(req, peerIp, path),
-    upgrade: async (req, server, peerIp, path) => (await limit(req, peerIp, path)) ?? upgrade(req, server, peerIp, path),
+    proxy: (req, peerIp, path) => {
+      const verdict = limit.check(req, peerIp);
+      if (!(verdict instanceof Promise)) return verdict.allowed ? proxy.handle(req, peerIp, path) : Promise.resolve(limit.refuse(req, path, verdict));
+      return verdict.then((v) => (v.allowed ? proxy.handle(req, peerIp, path) : limit.refuse(req, path, v)));
+    },
+    upgrade: async (req, server, peerIp, path) => {
+      const verdict = await limit.check(req, peerIp);
+      return verdict.allowed ? upgrade(req, server, peerIp, path) : limit.refuse(req, path, verdict);
+    },
     close: proxy.close,
   };
 }
 
-/** Answers 429 when the request's key is over its rate; undefined lets it through. */
-function rateLimitGate(
-  limiter: RateLimiter,
-  key: KeySource,
-  clientIp: (peerIp: string, req: Request) => string,
-  log: Logger,
-): (req: Request, peerIp: string, path: string) => Promise<Response | undefined> {
-  return async (req, peerIp, path) => {
-    const verdict = await limiter.check(rateLimitKey(key, clientIp(peerIp, req), (name) => req.headers.get(name)));
-    if (verdict.allowed) return undefined;
-    if (log.access) log.response(req.method, path, "rate limit", 429, 0);
-    return new Response("429 Too Many Requests\n", {
-      status: 429,
-      headers: { "retry-after": String(retryAfterSeconds(verdict.retryAfterMs)), "content-type": "text/plain" },
-    });
+/**
+ * Counts each request under its key; past the rate, a 429. The memory store
+ * answers synchronously, so the common path adds no promise.
+ */
+function rateLimitGate(limiter: RateLimiter, key: KeySource, clientIp: (peerIp: string, req: Request) => string, log: Logger) {
+  return {
+    check: (req: Request, peerIp: string) => limiter.check(rateLimitKey(key, clientIp(peerIp, req), (name) => req.headers.get(name))),
+    refuse(req: Request, path: string, verdict: RateLimitVerdict): Response {
+      if (log.access) log.response(req.method, path, "rate limit", 429, 0);
+      return new Response("429 Too Many Requests\n", {
+        status: 429,
+        headers: { "retry-after": String(retryAfterSeconds(verdict.retryAfterMs)), "content-type": "text/plain" },
+      });
+    },
   };
 }
 

@@ -1,0 +1,130 @@
+/**
+ * Where Fulcrum's CPU goes under load: runs it with `bun --cpu-prof` behind two
+ * fixture backends, drives it with wrk, stops it (the profile is written on
+ * exit) and prints the top self-time functions and the share per source file.
+ *
+ *   bun bench/profile.ts                          # 64 connections, 10 s, default transport
+ *   bun bench/profile.ts --conns 256 --duration 15 --transport fetch --top 30
+ *
+ * Everything listens on 127.0.0.1 and is stopped by PID at the end. The
+ * profile file stays in the printed temp directory (open it in Chrome DevTools).
+ */
+import type { Subprocess } from "bun";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dir, "..");
+const arg = (name: string, fallback: string) => {
+  const i = Bun.argv.indexOf(`--${name}`);
+  return i >= 0 ? (Bun.argv[i + 1] ?? fallback) : fallback;
+};
+const conns = Number(arg("conns", "64"));
+const duration = Number(arg("duration", "10"));
+const transport = arg("transport", "http1");
+const top = Number(arg("top", "25"));
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const started: Subprocess[] = [];
+const cleanup = () => {
+  for (const p of started) if (p.exitCode === null) p.kill("SIGKILL");
+};
+process.on("SIGINT", () => {
+  cleanup();
+  process.exit(130);
+});
+
+async function spawnUntil(cmd: string[], pattern: RegExp): Promise<{ proc: Subprocess; match: RegExpMatchArray }> {
+  const proc = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "inherit" });
+  started.push(proc);
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const deadline = performance.now() + 15_000;
+  while (performance.now() < deadline) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value);
+    const match = text.match(pattern);
+    if (match) {
+      void (async () => {
+        while (!(await reader.read()).done); // keep draining so the child never blocks on stdout
+      })();
+      return { proc, match };
+    }
+  }
+  throw new Error(`${cmd.join(" ")} did not print ${pattern}:\n${text}`);
+}
+
+/** Self time per function and per file, in ms, from a Chrome-format CPU profile. */
+function summarize(profile: CpuProfile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const perFunction = new Map<string, number>();
+  const perFile = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const ms = (profile.timeDeltas[i] ?? 0) / 1000;
+    const frame = byId.get(id)?.callFrame;
+    if (!frame || ms <= 0) return;
+    total += ms;
+    const file = frame.url ? (frame.url.startsWith(ROOT) ? relative(ROOT, frame.url) : frame.url.replace(/^.*\//, "")) : "(native)";
+    const name = `${frame.functionName || "(anonymous)"}  ${file}${frame.url ? `:${frame.lineNumber + 1}` : ""}`;
+    perFunction.set(name, (perFunction.get(name) ?? 0) + ms);
+    perFile.set(file, (perFile.get(file) ?? 0) + ms);
+  });
+  const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]);
+  return { total, functions: sorted(perFunction), files: sorted(perFile) };
+}
+
+const dir = mkdtempSync(join(tmpdir(), "fulcrum-profile-"));
+try {
+  const backends = await Promise.all(
+    ["a", "b"].map((name) => spawnUntil(["bun", "tests/fixtures/backend.ts", "--port", "0", "--name", name], /listening on (\d+)/)),
+  );
+  const config = join(dir, "lb.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      listen: { port: 0, hostname: "127.0.0.1" },
+      backends: backends.map((b) => `http://127.0.0.1:${b.match[1]}`),
+      strategy: "round-robin",
+      log: { access: false },
+      proxy: { transport },
+    }),
+  );
+  const lb = await spawnUntil(["bun", "--cpu-prof", `--cpu-prof-dir=${dir}`, "run", "src/main.ts", "--config", config], /Load balancer running on port (\d+)/);
+  const url = `http://127.0.0.1:${lb.match[1]}/`;
+  Bun.spawnSync(["wrk", "-t1", "-c64", "-d2s", url]); // warm-up (in the profile too; short next to the run)
+  const wrk = Bun.spawnSync(["wrk", "-t1", `-c${conns}`, `-d${duration}s`, url], { stdout: "pipe" });
+  const requests = Number(/(\d+) requests in/.exec(wrk.stdout.toString())?.[1] ?? 0);
+  lb.proc.kill("SIGTERM");
+  await lb.proc.exited;
+
+  const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+  if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
+  const { total, functions, files } = summarize(JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile);
+  const pct = (ms: number) => `${((ms / total) * 100).toFixed(1)}%`;
+  console.log(`\n### Fulcrum CPU profile: ${transport}, wrk -c${conns} -d${duration}s, ${requests.toLocaleString("en")} requests (+2 s warm-up)\n`);
+  console.log(`Samples cover ${(total / 1000).toFixed(1)} s of the main thread (idle time included as "(idle)" when Bun reports it).\n`);
+  console.log("| self | function |\n|---:|---|");
+  for (const [name, ms] of functions.slice(0, top)) console.log(`| ${pct(ms)} | \`${name}\` |`);
+  console.log("\n| self | file |\n|---:|---|");
+  for (const [name, ms] of files.slice(0, 15)) console.log(`| ${pct(ms)} | \`${name}\` |`);
+  console.log(`\nProfile: ${join(dir, file)}`);
+} finally {
+  cleanup();
+}
