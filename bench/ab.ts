@@ -12,16 +12,11 @@
  * during the run, `redis: true` starts a redis-server and sets `cluster.redis`.
  * Everything listens on 127.0.0.1 and is stopped by PID at the end.
  */
-import type { Subprocess } from "bun";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { arg, cleanup, spawnUntil } from "./procs.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
-const arg = (name: string, fallback: string) => {
-  const i = Bun.argv.indexOf(`--${name}`);
-  return i >= 0 ? (Bun.argv[i + 1] ?? fallback) : fallback;
-};
 const rounds = Number(arg("rounds", "3"));
 const duration = Number(arg("duration", "6"));
 const conns = arg("conns", "64,256").split(",").map(Number);
@@ -57,36 +52,6 @@ const VARIANT_SETS: Record<string, Record<string, object>> = {
 const variants = VARIANT_SETS[arg("variants", "transports")];
 if (!variants) throw new Error(`--variants: one of ${Object.keys(VARIANT_SETS).join(", ")}`);
 
-const started: Subprocess[] = [];
-const cleanup = () => {
-  for (const p of started) if (p.exitCode === null) p.kill("SIGKILL");
-};
-process.on("SIGINT", () => {
-  cleanup();
-  process.exit(130);
-});
-
-async function spawnUntil(cmd: string[], pattern: RegExp, env: Record<string, string> = {}): Promise<{ proc: Subprocess; match: RegExpMatchArray }> {
-  const proc = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "inherit", env: { ...process.env, ...env } });
-  started.push(proc);
-  const decoder = new TextDecoder();
-  let text = "";
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  const deadline = performance.now() + 15_000;
-  while (performance.now() < deadline) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value);
-    const match = text.match(pattern);
-    if (match) {
-      void (async () => {
-        while (!(await reader.read()).done); // keep draining so the child never blocks on stdout
-      })();
-      return { proc, match };
-    }
-  }
-  throw new Error(`${cmd.join(" ")} did not print ${pattern}:\n${text}`);
-}
 
 function cpuTicks(pid: number): { user: number; sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");

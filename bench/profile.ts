@@ -9,16 +9,11 @@
  * Everything listens on 127.0.0.1 and is stopped by PID at the end. The
  * profile file stays in the printed temp directory (open it in Chrome DevTools).
  */
-import type { Subprocess } from "bun";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
+import { arg, cleanup, ROOT, spawnUntil } from "./procs.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
-const arg = (name: string, fallback: string) => {
-  const i = Bun.argv.indexOf(`--${name}`);
-  return i >= 0 ? (Bun.argv[i + 1] ?? fallback) : fallback;
-};
 const conns = Number(arg("conns", "64"));
 const duration = Number(arg("duration", "10"));
 const transport = arg("transport", "http1");
@@ -39,36 +34,6 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-const started: Subprocess[] = [];
-const cleanup = () => {
-  for (const p of started) if (p.exitCode === null) p.kill("SIGKILL");
-};
-process.on("SIGINT", () => {
-  cleanup();
-  process.exit(130);
-});
-
-async function spawnUntil(cmd: string[], pattern: RegExp): Promise<{ proc: Subprocess; match: RegExpMatchArray }> {
-  const proc = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "inherit" });
-  started.push(proc);
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  const deadline = performance.now() + 15_000;
-  while (performance.now() < deadline) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value);
-    const match = text.match(pattern);
-    if (match) {
-      void (async () => {
-        while (!(await reader.read()).done); // keep draining so the child never blocks on stdout
-      })();
-      return { proc, match };
-    }
-  }
-  throw new Error(`${cmd.join(" ")} did not print ${pattern}:\n${text}`);
-}
 
 /** Self time per function and per file, in ms, from a Chrome-format CPU profile. */
 function summarize(profile: CpuProfile) {
