@@ -1,8 +1,9 @@
 /**
  * Fulcrum's shipped config: the balancer on port 4000 in front of two managed
  * instances of the bundled example backend. Every option and its default is in
- * docs/configuration.md. Values come from "fulcrum", types via `import type`,
- * so this file also loads in the compiled binary.
+ * the README (Configuration) and in src/config/schema.ts. `defineConfig` comes
+ * from the virtual module "fulcrum" that Fulcrum provides when it loads this
+ * file, so it also loads in the compiled binary, where src/ is absent.
  */
 import { defineConfig } from "fulcrum";
 
