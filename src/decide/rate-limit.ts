@@ -29,11 +29,15 @@ export function admit(tat: number | undefined, now: number, intervalMs: number, 
   return { allowed: true, tat: start + intervalMs, retryAfterMs: 0 };
 }
 
+/** Header values longer than this are stored by hash: a client choosing 8 KiB values must not inflate the store. */
+const MAX_KEY_VALUE = 64;
+
 /** What a request is counted under: its client address, or a header's value (the address when it is absent). */
 export function rateLimitKey(source: KeySource, clientIp: string, header: (name: string) => string | null): string {
   if (source === "ip") return `ip:${clientIp}`;
   const value = header(source.slice("header:".length));
-  return value ? `h:${value}` : `ip:${clientIp}`;
+  if (!value) return `ip:${clientIp}`;
+  return value.length > MAX_KEY_VALUE ? `h#${Bun.hash(value).toString(36)}` : `h:${value}`;
 }
 
 /** `Retry-After` in whole seconds, at least 1 (HTTP has no finer unit). */

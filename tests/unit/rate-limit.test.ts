@@ -68,6 +68,14 @@ describe("rate limit keys and headers", () => {
     expect(rateLimitKey("header:X-Api-Key", "10.0.0.1", headers({}))).toBe("ip:10.0.0.1");
   });
 
+  test("long header values are kept as a short hash, still one key per value", () => {
+    const long = "k".repeat(8192);
+    const key = rateLimitKey("header:X-Api-Key", "10.0.0.1", headers({ "x-api-key": long }));
+    expect(key.length).toBeLessThan(20);
+    expect(rateLimitKey("header:X-Api-Key", "10.0.0.2", headers({ "x-api-key": long }))).toBe(key);
+    expect(rateLimitKey("header:X-Api-Key", "10.0.0.1", headers({ "x-api-key": `${long}x` }))).not.toBe(key);
+  });
+
   test("Retry-After is whole seconds, at least 1", () => {
     expect(retryAfterSeconds(1)).toBe(1);
     expect(retryAfterSeconds(1000)).toBe(1);
