@@ -36,7 +36,7 @@ async function statuses(url: string, n: number, headers: Record<string, string> 
 
 describe("memory store", () => {
   test("past the burst: 429 with Retry-After, and the backend never sees it", async () => {
-    const lb = await balancer({ requestsPerSecond: 2, burst: 3 });
+    const lb = await balancer({ requestsPerSecond: 1, burst: 3 });
     const before = await backendCount();
     const res = await statuses(`${lb.url}/`, 5);
     expect(res).toEqual([200, 200, 200, 429, 429]);
@@ -50,8 +50,8 @@ describe("memory store", () => {
 
     // The balancer's own endpoints are not limited.
     expect((await statuses(`${lb.url}/lb-health`, 5)).every((s) => s === 200)).toBe(true);
-    // At 2 r/s one more request is allowed half a second later.
-    await Bun.sleep(550);
+    // At 1 r/s one more request is allowed a second after the burst (and the next one a second later).
+    await Bun.sleep(1050);
     expect(await statuses(`${lb.url}/`, 2)).toEqual([200, 429]);
     await lb.stop();
   });
