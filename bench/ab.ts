@@ -15,7 +15,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { arg, cleanup, spawnUntil } from "./procs.ts";
+import { arg, cleanup, freePort, spawnUntil } from "./procs.ts";
 
 const rounds = Number(arg("rounds", "3"));
 const duration = Number(arg("duration", "6"));
@@ -102,9 +102,7 @@ async function measure(pid: number, port: number, c: number, scrapeMs: number | 
 /** A throwaway redis-server on a free port (for the Redis rate-limit store). */
 async function startRedis(): Promise<string> {
   if (!Bun.which("redis-server")) throw new Error("a variant needs redis-server: apt-get install -y redis-server");
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
+  const port = freePort();
   await spawnUntil(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], /Ready to accept connections/);
   return `redis://127.0.0.1:${port}`;
 }

@@ -22,6 +22,7 @@ import type { Subprocess } from "bun";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { freePort, waitHttp } from "./procs.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BENCH = import.meta.dir;
@@ -292,31 +293,6 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     say(`${signal}: stopping everything started`);
     void stopAll().then(() => process.exit(130));
   });
-}
-
-/** A free ephemeral port on 127.0.0.1 (bound, read, released). */
-function freePort(): number {
-  const probe = Bun.listen({ hostname: HOST, port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
-
-async function waitHttp(url: string, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  let last = "";
-  for (let i = 0; i < 400 && performance.now() < deadline; i++) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.ok) return;
-      last = `status ${res.status}`;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    await Bun.sleep(100);
-  }
-  throw new Error(`${what} did not answer 200 at ${url} within ${timeoutMs} ms (${last})`);
 }
 
 // ───────────────────────────── targets ─────────────────────────────

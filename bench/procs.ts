@@ -19,15 +19,22 @@ const started: Subprocess[] = [];
 export function cleanup(): void {
   for (const p of started) if (p.exitCode === null) p.kill("SIGKILL");
 }
-process.on("SIGINT", () => {
-  cleanup();
-  process.exit(130);
-});
+
+/** Ctrl-C kills what was started here; installed by the first spawn (the harness, which has its own, never spawns here). */
+function record(proc: Subprocess): void {
+  if (started.length === 0) {
+    process.on("SIGINT", () => {
+      cleanup();
+      process.exit(130);
+    });
+  }
+  started.push(proc);
+}
 
 /** Starts `cmd` in the project root and resolves once its stdout matches `pattern` (15 s at most). */
 export async function spawnUntil(cmd: string[], pattern: RegExp, env: Record<string, string> = {}): Promise<{ proc: Subprocess; match: RegExpMatchArray }> {
   const proc = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "inherit", env: { ...process.env, ...env } });
-  started.push(proc);
+  record(proc);
   const decoder = new TextDecoder();
   let text = "";
   const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
@@ -45,4 +52,37 @@ export async function spawnUntil(cmd: string[], pattern: RegExp, env: Record<str
     }
   }
   throw new Error(`${cmd.join(" ")} did not print ${pattern}:\n${text}`);
+}
+
+/** Starts `cmd` in the project root (output ignored) and records it for `cleanup()`. */
+export function spawnQuiet(cmd: string[]): Subprocess {
+  const proc = Bun.spawn(cmd, { cwd: ROOT, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+  record(proc);
+  return proc;
+}
+
+/** A free ephemeral port on 127.0.0.1 (bound, read, released). */
+export function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
+/** Resolves once `url` answers 200 (polled every 100 ms, at most `timeoutMs`). */
+export async function waitHttp(url: string, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let last = "";
+  for (let i = 0; i < 400 && performance.now() < deadline; i++) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      if (res.ok) return;
+      last = `status ${res.status}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await Bun.sleep(100);
+  }
+  throw new Error(`${what} did not answer 200 at ${url} within ${timeoutMs} ms (${last})`);
 }

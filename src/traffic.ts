@@ -16,6 +16,7 @@ import { Http1Transport } from "./runtime/upstream/http1.ts";
 import { fetchTransport, type Transport } from "./runtime/upstream/transport.ts";
 import { createWebSocketUpgrade } from "./runtime/websocket.ts";
 import { createStrategy } from "./strategies/index.ts";
+import { withSlowStart } from "./strategies/slow-start.ts";
 import type { Strategy } from "./types.ts";
 
 export interface Traffic {
@@ -34,7 +35,11 @@ export function buildTraffic(
   hooks: { coldStart: (() => Promise<boolean>) | undefined; onUpload: (req: Request) => void; limiter: RateLimiter | undefined },
 ): Traffic {
   const { coldStart, onUpload, limiter } = hooks;
-  const strategy = createStrategy(config.strategy);
+  const slowStart = config.instances?.slowStart ?? 0;
+  const chosen = createStrategy(config.strategy);
+  // Only managed instances warm up (static backends never have a `warmUntil`).
+  const strategy = slowStart > 0 ? withSlowStart(chosen, { periodMs: slowStart, now: Date.now, random: Math.random }) : chosen;
+  const retryAfterSeconds = Math.max(1, Math.ceil(config.health.interval / 1000));
   const isTrusted = trustMatcher(config.proxy.trustProxy);
   const clientIp = (peerIp: string, req: Request) =>
     config.proxy.trustProxy === false ? peerIp : believedClientIp(peerIp, req.headers.get("x-forwarded-for"), isTrusted);
@@ -43,13 +48,12 @@ export function buildTraffic(
     pool,
     strategy,
     proxy: config.proxy,
-    retryAfterSeconds: Math.max(1, Math.ceil(config.health.interval / 1000)),
+    retryAfterSeconds,
     log,
     tls,
     isTrusted,
     clientIp,
     coldStart,
-    slowStart: config.instances?.slowStart ?? 0,
     transport,
     onUpload,
   });
@@ -57,6 +61,7 @@ export function buildTraffic(
     pool,
     strategy,
     connectTimeout: config.proxy.connectTimeout,
+    retryAfterSeconds,
     preserveHost: config.proxy.preserveHost,
     tls,
     log,

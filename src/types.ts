@@ -85,4 +85,6 @@ export interface BackendSnapshot {
   readonly pid: number | null;
   readonly restarts: number;
   readonly warmUntil: number;
+  /** Active probes that passed so far, as the primary counts them. */
+  readonly probePasses: number;
 }

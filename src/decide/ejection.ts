@@ -43,6 +43,17 @@ export function recordOutcome(o: Outlier, failed: boolean, cfg: EjectConfig, now
   return { consecutiveFailures: 0, ejectedUntil, timesEjected, decayAt: ejectedUntil + cfg.baseTime };
 }
 
+/**
+ * An active probe passed: the backend answers again, so a passive ejection ends
+ * now instead of at `ejectedUntil` (Envoy's successful_active_health_check_uneject_host,
+ * on by default there too). Without this, a backend killed and restarted between
+ * two probes stays ejected for the whole `baseTime` although every probe passes.
+ * The multiplier stays: a backend that keeps getting ejected is ejected for longer.
+ */
+export function endEjection(o: Outlier): Outlier {
+  return o.consecutiveFailures === 0 && o.ejectedUntil === 0 ? o : { ...o, consecutiveFailures: 0, ejectedUntil: 0 };
+}
+
 /** Called periodically: lets the ejection multiplier decay while the backend behaves. */
 export function decayOutlier(o: Outlier, cfg: EjectConfig, now: number): Outlier {
   if (o.timesEjected === 0 || isEjected(o, now) || now < o.decayAt) return o;

@@ -64,6 +64,22 @@ export function shouldRetry(
   return isIdempotent(request.method) || !request.hasBody;
 }
 
+/** Base of the backoff between retries after the first (Envoy's default retry back-off base). */
+const RETRY_BACKOFF_BASE_MS = 25;
+
+/**
+ * How long to wait before retry number `attempt` (1 = the first retry). The
+ * first retry goes to another backend at once: it is a different server, and
+ * waiting would only add latency. Later ones back off with full jitter, 25 ms ×
+ * 2^(n-2) at most, so that a request meeting several failing backends in a row
+ * (a pool restarting at once) does not hammer them in a tight loop of
+ * microsecond failures. `random` returns [0, 1).
+ */
+export function retryDelayMs(attempt: number, random: () => number): number {
+  if (attempt <= 1) return 0;
+  return Math.floor(random() * RETRY_BACKOFF_BASE_MS * 2 ** (attempt - 2));
+}
+
 /** Failed requests feed passive ejection and `failedRequests`. */
 export function countsAsFailure(status: number): boolean {
   return status >= 500;

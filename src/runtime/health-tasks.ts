@@ -20,8 +20,9 @@ export function probeTask(pool: Pool, health: ResolvedConfig["health"], log: Log
           .map(async (member) => {
             const result = await probe(member.url, health.path, health.timeout, signal);
             if (signal.aborted || !pool.backends.includes(member)) return;
-            const change = pool.recordProbe(member, result.ok);
+            const { change, unejected } = pool.recordProbe(member, result.ok);
             if (change || !member.probed) log.health(member.state === "healthy", member.url, result.detail);
+            else if (unejected) log.info(`${member.url} is back in rotation: its health probe passed (${result.detail})`);
             member.probed = true;
           }),
       ),

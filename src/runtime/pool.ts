@@ -5,7 +5,7 @@
  * under its feet). Every state change recomputes `available`.
  */
 import type { ResolvedBackend, ResolvedConfig } from "../config/schema.ts";
-import { decayOutlier, FRESH_OUTLIER, isEjected, mayEject, recordOutcome, type Outlier } from "../decide/ejection.ts";
+import { decayOutlier, endEjection, FRESH_OUTLIER, isEjected, mayEject, recordOutcome, type Outlier } from "../decide/ejection.ts";
 import { nextHealth, type ProbeStreak } from "../decide/health.ts";
 import type { Backend, BackendSnapshot, BackendState } from "../types.ts";
 
@@ -15,6 +15,8 @@ export interface Member extends Backend {
   outlier: Outlier;
   /** Set once the first probe result was logged, so startup shows each backend's health once. */
   probed: boolean;
+  /** Active probes that passed so far (a worker ends its passive ejection when the primary's count moves). */
+  probePasses: number;
   /** In a cluster's primary: the workers' counters for this backend, summed. */
   remote: { inflight: number; total: number; failed: number };
 }
@@ -23,6 +25,15 @@ export interface Member extends Backend {
 const EWMA_ALPHA = 0.2;
 
 export type HealthChange = "up" | "down" | undefined;
+
+export interface ProbeOutcome {
+  /** The probe moved the backend between healthy and unhealthy. */
+  readonly change: HealthChange;
+  /** The probe passed while the backend was passively ejected, and ended that ejection. */
+  readonly unejected: boolean;
+}
+
+const NO_OUTCOME: ProbeOutcome = { change: undefined, unejected: false };
 
 export class Pool {
   #members: Member[] = [];
@@ -97,18 +108,29 @@ export class Pool {
     this.onChange();
   }
 
-  /** Folds one active probe in; returns the transition, if any. */
-  recordProbe(member: Member, ok: boolean): HealthChange {
-    if (member.state !== "healthy" && member.state !== "unhealthy") return undefined;
+  /**
+   * Folds one active probe in. A passing probe also ends a passive ejection
+   * (decide/ejection.ts `endEjection`): active health says whether a backend
+   * answers, passive ejection only keeps traffic off it until active health
+   * has had its say.
+   */
+  recordProbe(member: Member, ok: boolean): ProbeOutcome {
+    if (member.state !== "healthy" && member.state !== "unhealthy") return NO_OUTCOME;
+    const now = Date.now();
     const before = member.streak.healthy;
     member.streak = nextHealth(member.streak, ok, this.#health);
-    if (member.streak.healthy === before) return undefined;
-    member.state = member.streak.healthy ? "healthy" : "unhealthy";
-    // Active checks saw it down and now see it up: it is back, whatever passive checks said.
-    if (member.streak.healthy) member.outlier = { ...member.outlier, consecutiveFailures: 0, ejectedUntil: 0 };
-    this.#refresh(member, Date.now());
-    this.onChange();
-    return member.streak.healthy ? "up" : "down";
+    const change: HealthChange = member.streak.healthy === before ? undefined : member.streak.healthy ? "up" : "down";
+    if (change) member.state = member.streak.healthy ? "healthy" : "unhealthy";
+    let unejected = false;
+    if (ok) {
+      unejected = isEjected(member.outlier, now);
+      member.outlier = endEjection(member.outlier);
+      // Counted so that cluster workers end their own ejections of this backend too (see `sync`).
+      member.probePasses++;
+    }
+    this.#refresh(member, now);
+    if (change || ok) this.onChange();
+    return change || unejected ? { change, unejected } : NO_OUTCOME;
   }
 
   /** Folds one proxied request's outcome in; returns true when it ejected the backend. */
@@ -161,6 +183,7 @@ export class Pool {
       streak: { healthy: fields.state === "healthy", count: 0 },
       outlier: FRESH_OUTLIER,
       probed: false,
+      probePasses: 0,
     };
     this.#refresh(member, Date.now());
     this.#members = [...this.#members, member];
@@ -181,7 +204,9 @@ export class Pool {
       if (!member || member.url !== s.url) {
         member = this.#add({ id: s.id, url: s.url, host: s.host, port: s.port, weight: s.weight, managed: s.managed, state: s.state });
       }
-      if (member.state !== "healthy" && s.state === "healthy") member.outlier = { ...member.outlier, consecutiveFailures: 0, ejectedUntil: 0 };
+      // The primary saw it come back or pass a probe: this worker's own ejection of it ends too.
+      if ((member.state !== "healthy" && s.state === "healthy") || member.probePasses !== s.probePasses) member.outlier = endEjection(member.outlier);
+      member.probePasses = s.probePasses;
       member.state = s.state;
       member.weight = s.weight;
       member.pid = s.pid ?? undefined;
@@ -206,6 +231,7 @@ export class Pool {
       pid: m.pid ?? null,
       restarts: m.restarts,
       warmUntil: m.warmUntil,
+      probePasses: m.probePasses,
     }));
   }
 }

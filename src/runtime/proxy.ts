@@ -8,9 +8,9 @@
 import type { ResolvedConfig } from "../config/schema.ts";
 import { forwardRequestHeaders, stripHopByHop, upstreamHost } from "../decide/headers.ts";
 import { normalizeContentLength } from "../decide/request.ts";
-import { warmupShare } from "../decide/slowstart.ts";
-import { classifyFetchError, countsAsFailure, isIdempotent, shouldRetry, type UpstreamFailure } from "../decide/retry.ts";
-import type { BackendView, PickContext, Strategy } from "../types.ts";
+import { classifyFetchError, countsAsFailure, isIdempotent, retryDelayMs, shouldRetry, type UpstreamFailure } from "../decide/retry.ts";
+import { selectBackend } from "../proxy/select.ts";
+import type { PickContext, Strategy } from "../types.ts";
 import type { Logger } from "./log.ts";
 import type { Member, Pool } from "./pool.ts";
 import { Deadlines, type Deadline } from "./deadlines.ts";
@@ -34,8 +34,6 @@ export interface ProxyDeps {
   readonly clientIp: (peerIp: string, req: Request) => string;
   /** Called when no backend is available; resolves true once one is (scale from zero). */
   readonly coldStart?: () => Promise<boolean>;
-  /** Slow-start period of new managed instances, ms. */
-  readonly slowStart: number;
   /** How requests reach backends: fetch() or the pooled HTTP/1.1 client. */
   readonly transport: Transport;
   /** A streamed upload begins: Bun's idle timer must not cut it off (it ignores body bytes). */
@@ -108,9 +106,14 @@ export function createProxy(deps: ProxyDeps): Proxy {
 
     let tried: Member[] | undefined;
     for (let attempt = 0; ; attempt++) {
-      let backend = pick(strategy, pool.backends, ctx, tried, deps.slowStart);
+      const backoff = retryDelayMs(attempt, Math.random);
+      if (backoff > 0) {
+        await Bun.sleep(backoff);
+        if (req.signal.aborted) return clientFailed("error");
+      }
+      let backend = selectBackend(strategy, pool.backends, ctx, tried);
       // Nothing ready on the first try: scaled to zero or (re)starting. Wait for an instance once.
-      if (!backend && !tried && deps.coldStart && (await deps.coldStart())) backend = pick(strategy, pool.backends, ctx, tried, deps.slowStart);
+      if (!backend && !tried && deps.coldStart && (await deps.coldStart())) backend = selectBackend(strategy, pool.backends, ctx, tried);
       if (!backend) return tried ? failed(502, "every backend tried failed") : unavailable();
       if (!cfg.preserveHost || clientHost === null) headers.set("host", upstreamHost(clientHost, cfg.preserveHost, backend.host));
       if (log.access) log.request(method, path, backend.url);
@@ -180,26 +183,4 @@ function clientFailed(failure: ClientBodyFailure): Response {
   return failure === "idle"
     ? new Response("408 Request Timeout: the request body stalled\n", { status: 408, headers: { connection: "close" } })
     : new Response("400 Bad Request: the request body failed\n", { status: 400, headers: { connection: "close" } });
-}
-
-function pick(
-  strategy: Strategy,
-  pool: readonly Member[],
-  ctx: PickContext,
-  tried: readonly Member[] | undefined,
-  slowStart: number,
-): Member | undefined {
-  const candidates = tried ? pool.filter((m) => !tried.includes(m)) : pool;
-  const chosen = strategy.pick(candidates, ctx) as (BackendView & Member) | undefined;
-  if (chosen === undefined || chosen.warmUntil === 0) return chosen;
-  // Slow start: a warming instance keeps only its growing share; the rest goes elsewhere.
-  const msLeft = chosen.warmUntil - Date.now();
-  if (msLeft <= 0) {
-    chosen.warmUntil = 0;
-    return chosen;
-  }
-  if (Math.random() < warmupShare(msLeft, slowStart)) return chosen;
-  // Divert to an instance that is already warm; among warming ones there is nothing to protect.
-  const warm = candidates.filter((m) => m.warmUntil === 0 || m.warmUntil <= Date.now());
-  return warm.length > 0 ? ((strategy.pick(warm, ctx) as Member | undefined) ?? chosen) : chosen;
 }

@@ -8,6 +8,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import { forwardRequestHeaders, upstreamHost } from "../decide/headers.ts";
+import { selectBackend } from "../proxy/select.ts";
 import type { PickContext, Strategy } from "../types.ts";
 import type { Logger } from "./log.ts";
 import type { Member, Pool } from "./pool.ts";
@@ -26,6 +27,8 @@ export interface WebSocketDeps {
   readonly pool: Pool;
   readonly strategy: Strategy;
   readonly connectTimeout: number;
+  /** Seconds for `Retry-After` on a 503. */
+  readonly retryAfterSeconds: number;
   readonly preserveHost: boolean;
   readonly tls: boolean;
   readonly log: Logger;
@@ -55,9 +58,9 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
 
   async function upgrade(req: Request, server: Bun.Server<WsData>, peerIp: string, path: string): Promise<Response | undefined> {
     const ctx: PickContext = { clientIp: deps.clientIp(peerIp, req), header: (name) => req.headers.get(name) };
-    let backend = strategy.pick(pool.backends, ctx) as Member | undefined;
-    if (!backend && deps.coldStart && (await deps.coldStart())) backend = strategy.pick(pool.backends, ctx) as Member | undefined;
-    if (!backend) return new Response("503 Service Unavailable: no healthy backend\n", { status: 503, headers: { "retry-after": "1" } });
+    let backend = selectBackend(strategy, pool.backends, ctx, undefined);
+    if (!backend && deps.coldStart && (await deps.coldStart())) backend = selectBackend(strategy, pool.backends, ctx, undefined);
+    if (!backend) return new Response("503 Service Unavailable: no healthy backend\n", { status: 503, headers: { "retry-after": String(deps.retryAfterSeconds) } });
 
     const target = backend.url.replace(/^http/, "ws") + path;
     // A copy: the upgrade below still needs the client's own handshake headers.

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decayOutlier, FRESH_OUTLIER, isEjected, mayEject, recordOutcome, type Outlier } from "../../src/decide/ejection.ts";
+import { decayOutlier, endEjection, FRESH_OUTLIER, isEjected, mayEject, recordOutcome, type Outlier } from "../../src/decide/ejection.ts";
 import { isHealthyStatus, nextHealth, type ProbeStreak } from "../../src/decide/health.ts";
 
 const run = (start: ProbeStreak, results: boolean[], rise: number, fall: number) => {
@@ -69,6 +69,13 @@ describe("passive ejection", () => {
   test("no ejection when the pool may not lose another backend", () => {
     const o = fail(fail(fail(FRESH_OUTLIER, 0, false), 0, false), 0, false);
     expect(isEjected(o, 1)).toBe(false);
+  });
+
+  test("a passing active probe ends an ejection at once; the multiplier stays", () => {
+    const o = endEjection(fail(fail(fail(FRESH_OUTLIER, 0), 0), 0));
+    expect(isEjected(o, 1)).toBe(false);
+    expect(o.timesEjected).toBe(1);
+    expect(fail(fail(fail(o, 2), 2), 2).ejectedUntil).toBe(20_002);
   });
 
   test("at most half the pool is ejected", () => {

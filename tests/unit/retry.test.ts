@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { classifyFetchError, shouldRetry } from "../../src/decide/retry.ts";
+import { classifyFetchError, retryDelayMs, shouldRetry } from "../../src/decide/retry.ts";
 
 describe("upstream failures", () => {
   test("classifies Bun's fetch errors", () => {
@@ -29,5 +29,16 @@ describe("retry rules", () => {
   test("a PUT is retried only when its body can be sent again", () => {
     expect(shouldRetry("reset", { method: "PUT", hasBody: true, bodyReplayable: true }, 0, 2)).toBe(true);
     expect(shouldRetry("reset", { method: "PUT", hasBody: true, bodyReplayable: false }, 0, 2)).toBe(false);
+  });
+});
+
+describe("retry backoff", () => {
+  test("the first retry goes to another backend at once", () => {
+    expect(retryDelayMs(1, () => 0.99)).toBe(0);
+  });
+  test("later retries wait a jittered, doubling delay", () => {
+    expect(retryDelayMs(2, () => 0.99)).toBe(24);
+    expect(retryDelayMs(3, () => 0.99)).toBe(49);
+    expect(retryDelayMs(3, () => 0)).toBe(0);
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
 import { diffBackends } from "../../src/decide/backend-diff.ts";
-import { warmupShare } from "../../src/decide/slowstart.ts";
 
 describe("reload: static backend changes", () => {
   test("matched by URL: added, removed and reweighted", () => {
@@ -20,16 +19,6 @@ describe("reload: static backend changes", () => {
   test("the same list changes nothing", () => {
     const list = [{ url: "http://a:1", weight: 2 }];
     expect(diffBackends(list, list)).toEqual({ added: [], removed: [], reweighted: [] });
-  });
-});
-
-describe("slow start share", () => {
-  test("ramps from 10% to 100% over the slow-start period", () => {
-    expect(warmupShare(3000, 3000)).toBe(0.1);
-    expect(warmupShare(1500, 3000)).toBe(0.5);
-    expect(warmupShare(300, 3000)).toBeCloseTo(0.9);
-    expect(warmupShare(0, 3000)).toBe(1);
-    expect(warmupShare(1000, 0)).toBe(1);
   });
 });
 

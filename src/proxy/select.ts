@@ -1,0 +1,27 @@
+/**
+ * Which backend one attempt of a request goes to, for HTTP and WebSocket alike:
+ *
+ * 1. the strategy's pick among available backends this request has not tried;
+ * 2. when there is none: its pick among backends that active probes call
+ *    healthy but passive checks ejected (not tried either). An ejected backend
+ *    is a better bet than none: it is kept out of rotation because of recent
+ *    failures, not because it is known to be down (Envoy spreads over every
+ *    host in the same spirit when too few are left, its panic mode);
+ * 3. none at all: undefined. Only then does the client hear "no backend"
+ *    (503 when nothing was tried, 502 when every backend tried failed).
+ *
+ * A retry never goes back to a backend that already failed this request.
+ */
+import { pickEligible } from "../strategies/eligible.ts";
+import type { BackendView, PickContext, Strategy } from "../types.ts";
+
+export function selectBackend<B extends BackendView>(
+  strategy: Strategy,
+  pool: readonly B[],
+  ctx: PickContext,
+  tried: readonly B[] | undefined,
+): B | undefined {
+  const chosen = tried ? pickEligible(strategy, pool, ctx, (b) => b.available && !tried.includes(b)) : (strategy.pick(pool, ctx) as B | undefined);
+  if (chosen) return chosen;
+  return pickEligible(strategy, pool, ctx, (b) => b.state === "healthy" && !tried?.includes(b));
+}
