@@ -8,7 +8,6 @@ import { fixedAtStart, notBuiltYet } from "./config/not-built.ts";
 import type { ResolvedConfig } from "./config/schema.ts";
 import { diffBackends } from "./decide/backend-diff.ts";
 import { pathOf } from "./decide/request.ts";
-import { refuse } from "./http/edge.ts";
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from "./decide/restart.ts";
 import { createAdminActions } from "./admin-actions.ts";
 import { createAdmin } from "./http/admin.ts";
@@ -24,10 +23,16 @@ import type { Logger } from "./runtime/log.ts";
 import { Pool } from "./runtime/pool.ts";
 import { runScheduler } from "./runtime/scheduler.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
-import { relayHandlers, type WsData } from "./runtime/websocket.ts";
 import { buildTraffic, createRateLimiter, createTransport, type Traffic } from "./traffic.ts";
 import type { RateLimiter } from "./runtime/rate-limit.ts";
 import type { Transport } from "./runtime/upstream/transport.ts";
+import type { OwnEndpoints } from "./proxy/listen/context.ts";
+import { ListenEdge } from "./proxy/listen/edge.ts";
+import { Upstreams } from "./proxy/listen/upstream.ts";
+import { startServeEdge, type Edge } from "./proxy/serve/edge.ts";
+
+/** Idle upstream connections of the listen engine close after this (below common 5 s backend keep-alive timeouts). */
+const UPSTREAM_IDLE_MS = 4000;
 
 /**
  * This process's part: alone, the primary of a cluster (`cluster.workers` > 1;
@@ -65,7 +70,10 @@ export class Balancer {
   #traffic: Traffic;
   #transport: Transport;
   #limiter: RateLimiter | undefined;
-  #server: Bun.Server<WsData> | undefined;
+  #edge: Edge | ListenEdge | undefined;
+  /** The balancer's own endpoints when they share the listen port. */
+  #own: OwnEndpoints | undefined;
+  readonly #upstreams = new Upstreams(UPSTREAM_IDLE_MS);
   #adminServer: Bun.Server<undefined> | undefined;
   #scheduler = new AbortController();
   #draining = false;
@@ -106,7 +114,7 @@ export class Balancer {
   }
 
   get port(): number {
-    return this.#server?.port ?? this.#config.listen.port;
+    return this.#edge?.port ?? this.#config.listen.port;
   }
 
   #buildTraffic(config: ResolvedConfig): Traffic {
@@ -115,9 +123,9 @@ export class Balancer {
     const coldStart = worker && config.instances ? () => worker.coldStart() : autoscaler ? () => autoscaler.coldStart() : undefined;
     return buildTraffic(config, this.pool, this.#log, this.#transport, {
       coldStart,
-      // Bun's idle timer ignores request body bytes: uploads get Fulcrum's own body timeout instead.
-      onUpload: (req) => this.#server?.timeout(req, 0),
       limiter: this.#limiter,
+      upstreams: this.#upstreams,
+      own: this.#own,
     });
   }
 
@@ -131,37 +139,21 @@ export class Balancer {
     const endpoints = createEndpoints({ status: () => worker?.status ?? statusBody(this.status()), draining: () => this.#draining });
     const adminApi = worker ? (req: Request, path: string) => worker.admin(req, path) : createAdmin(admin.token, createAdminActions(this, this.#log));
     const serveOwn = (req: Request, path: string) => (path.startsWith("/lb-admin/") ? adminApi(req, path) : endpoints(req, path));
-    const ownOnListenPort = admin.port === null;
+    this.#own = admin.port === null ? serveOwn : undefined;
+    this.#traffic.close();
+    this.#traffic = this.#buildTraffic(this.#config);
     const role = this.#role;
-
-    this.#server = Bun.serve<WsData>({
+    const bind = {
       // Workers bind the primary's port (it may have been 0: "any free port").
       port: role.kind === "worker" ? role.port : listen.port,
       hostname: listen.hostname,
+      tls: listen.tls,
       reusePort: role.kind !== "solo",
-      tls: listen.tls ? { cert: Bun.file(listen.tls.cert), key: Bun.file(listen.tls.key) } : undefined,
-      // Bun caps idleTimeout at 255 s (oven-sh/bun#15589); 0 would disable it.
-      idleTimeout: Math.min(255, Math.max(1, Math.ceil(proxy.idleTimeout / 1000))),
-      // Lift Bun's 128 MiB default: our own limit applies, Bun answers 413 above it.
-      maxRequestBodySize: Math.max(1, proxy.maxBodySize),
-      fetch: (req, server) => {
-        const refusal = refuse(req);
-        if (refusal) return refusal;
-        const path = pathOf(req.url);
-        if (ownOnListenPort && path.startsWith("/lb-")) {
-          const own = serveOwn(req, path);
-          if (own) return own;
-        }
-        const peerIp = server.requestIP(req)?.address ?? "";
-        if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return this.#traffic.upgrade(req, server, peerIp, path);
-        return this.#traffic.proxy(req, peerIp, path);
-      },
-      websocket: relayHandlers,
-      error: (error) => {
-        this.#log.error(`request failed: ${error.message}`);
-        return new Response("500 Internal Server Error\n", { status: 500 });
-      },
-    });
+    };
+    this.#edge =
+      proxy.engine === "listen"
+        ? new ListenEdge({ ...bind, context: () => this.#traffic.listen })
+        : startServeEdge({ ...bind, idleTimeout: proxy.idleTimeout, maxBodySize: proxy.maxBodySize, traffic: () => this.#traffic, own: this.#own, log: this.#log });
     if (admin.port !== null && role.kind !== "worker") {
       this.#adminServer = Bun.serve({
         port: admin.port,
@@ -186,7 +178,7 @@ export class Balancer {
     if (statics.length > 0) this.#log.info(`Backend servers: ${statics.map((b) => b.url).join(", ")}`);
     this.#log.info(`Health checker started (checking every ${this.#config.health.interval / 1000}s)`);
     this.#log.info(`Strategy: ${this.#traffic.strategy.name}`);
-    this.#log.info(`Upstream transport: ${this.#transport.name}`);
+    this.#log.info(proxy.engine === "listen" ? "Engine: listen (Bun.listen edge, pooled HTTP/1.1 upstreams)" : `Engine: serve (Bun.serve), upstream transport: ${this.#transport.name}`);
     for (const warning of notBuiltYet(this.#config)) this.#log.warn(warning);
   }
 
@@ -284,21 +276,17 @@ export class Balancer {
     if (this.#draining) return;
     this.#draining = true;
     this.#log.info("shutting down: no new connections, finishing in-flight requests");
-    const server = this.#server;
     const workersStopped = this.#primary?.stop(this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS);
     this.#worker?.stop();
-    if (server) {
-      void server.stop(false);
-      const deadline = performance.now() + (this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS);
-      while ((server.pendingRequests > 0 || server.pendingWebSockets > 0) && performance.now() < deadline) await Bun.sleep(25);
-      if (server.pendingRequests > 0 || server.pendingWebSockets > 0) {
-        this.#log.warn(`drain deadline passed with ${server.pendingRequests} request(s) in flight; closing them`);
-      }
-      await server.stop(true);
+    const edge = this.#edge;
+    if (edge) {
+      const cut = await edge.stop(this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS);
+      if (cut > 0) this.#log.warn(`drain deadline passed with ${cut} request(s) in flight; closed them`);
     }
     await workersStopped;
     this.#adminServer?.stop(true);
     this.#transport.close();
+    this.#upstreams.close();
     this.#limiter?.close();
     this.#traffic.close();
     this.#scheduler.abort();

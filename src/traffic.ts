@@ -18,9 +18,14 @@ import { createWebSocketUpgrade } from "./runtime/websocket.ts";
 import { createStrategy } from "./strategies/index.ts";
 import { withSlowStart } from "./strategies/slow-start.ts";
 import type { Strategy } from "./types.ts";
+import type { ListenContext, OwnEndpoints } from "./proxy/listen/context.ts";
+import type { Upstreams } from "./proxy/listen/upstream.ts";
+import { requestIds } from "./proxy/request-id.ts";
 
 export interface Traffic {
   readonly strategy: Strategy;
+  /** The same request path for the listen engine. */
+  readonly listen: ListenContext;
   readonly proxy: ProxyHandler;
   /** Releases what this request path holds (its timeout timer); called when a reload replaces it. */
   close(): void;
@@ -32,9 +37,16 @@ export function buildTraffic(
   pool: Pool,
   log: Logger,
   transport: Transport,
-  hooks: { coldStart: (() => Promise<boolean>) | undefined; onUpload: (req: Request) => void; limiter: RateLimiter | undefined },
+  hooks: {
+    coldStart: (() => Promise<boolean>) | undefined;
+    limiter: RateLimiter | undefined;
+    /** The listen engine's upstream connections (kept across reloads). */
+    upstreams: Upstreams;
+    /** The balancer's own endpoints when they share the listen port. */
+    own: OwnEndpoints | undefined;
+  },
 ): Traffic {
-  const { coldStart, onUpload, limiter } = hooks;
+  const { coldStart, limiter, upstreams, own } = hooks;
   const slowStart = config.instances?.slowStart ?? 0;
   const chosen = createStrategy(config.strategy);
   // Only managed instances warm up (static backends never have a `warmUntil`).
@@ -55,7 +67,6 @@ export function buildTraffic(
     clientIp,
     coldStart,
     transport,
-    onUpload,
   });
   const upgrade = createWebSocketUpgrade({
     pool,
@@ -70,14 +81,30 @@ export function buildTraffic(
     clientIp,
     coldStart,
   });
+  const listen: ListenContext = {
+    pool,
+    strategy,
+    proxy: config.proxy,
+    log,
+    tls,
+    retryAfterSeconds,
+    isTrusted,
+    clientIp: (peerIp, forwardedFor) => (config.proxy.trustProxy === false ? peerIp : believedClientIp(peerIp, forwardedFor, isTrusted)),
+    coldStart,
+    rateLimit: config.rateLimit && limiter ? { key: config.rateLimit.key, check: (key) => limiter.check(key) } : undefined,
+    own,
+    upstreams,
+    newRequestId: requestIds(),
+  };
   const limit = config.rateLimit && limiter ? rateLimitGate(limiter, config.rateLimit.key, clientIp, log) : undefined;
-  if (!limit) return { strategy, proxy: proxy.handle, upgrade, close: proxy.close };
+  if (!limit) return { strategy, listen, proxy: proxy.handle, upgrade, close: proxy.close };
   return {
     strategy,
-    proxy: (req, peerIp, path) => {
+    listen,
+    proxy: (req, peerIp, path, server) => {
       const verdict = limit.check(req, peerIp);
-      if (!(verdict instanceof Promise)) return verdict.allowed ? proxy.handle(req, peerIp, path) : Promise.resolve(limit.refuse(req, path, verdict));
-      return verdict.then((v) => (v.allowed ? proxy.handle(req, peerIp, path) : limit.refuse(req, path, v)));
+      if (!(verdict instanceof Promise)) return verdict.allowed ? proxy.handle(req, peerIp, path, server) : Promise.resolve(limit.refuse(req, path, verdict));
+      return verdict.then((v) => (v.allowed ? proxy.handle(req, peerIp, path, server) : limit.refuse(req, path, v)));
     },
     upgrade: async (req, server, peerIp, path) => {
       const verdict = await limit.check(req, peerIp);

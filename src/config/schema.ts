@@ -114,6 +114,16 @@ export interface Config {
     trustProxy?: boolean | string[];
     /** How requests reach backends: Fulcrum's pooled HTTP/1.1 client, or Bun's `fetch()`. @default "http1" */
     transport?: "fetch" | "http1";
+    /**
+     * The HTTP edge: `"listen"`, Fulcrum's own HTTP/1.1 server on `Bun.listen`
+     * (raw sockets, strict parsing, pipelining), or `"serve"`, the original
+     * `Bun.serve` + `fetch()` path. @default "serve"
+     */
+    engine?: "listen" | "serve";
+    /** A whole request head must arrive within this long, else 408 and close (nginx `client_header_timeout`). @default 10000 */
+    headerTimeout?: number;
+    /** Client connections open at once; beyond it new ones get 503 and are closed. @default 10000 */
+    maxConnections?: number;
   };
   rateLimit?: {
     requestsPerSecond: number;
@@ -206,6 +216,9 @@ export interface ResolvedConfig {
     /** `true` trusts every peer; a list trusts peers inside those CIDRs. */
     readonly trustProxy: boolean | readonly string[];
     readonly transport: "fetch" | "http1";
+    readonly engine: "listen" | "serve";
+    readonly headerTimeout: number;
+    readonly maxConnections: number;
   };
   readonly rateLimit: {
     readonly requestsPerSecond: number;

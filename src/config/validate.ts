@@ -203,6 +203,9 @@ function readProxy(root: Fields): ResolvedConfig["proxy"] {
     preserveHost: f.boolean("preserveHost", true),
     trustProxy: readTrustProxy(f),
     transport: f.oneOf("transport", ["fetch", "http1"] as const, "http1"),
+    engine: f.oneOf("engine", ["listen", "serve"] as const, "serve"),
+    headerTimeout: f.duration("headerTimeout", 10_000, 1),
+    maxConnections: f.number("maxConnections", 10_000, { integer: true, min: 1 }),
   };
   f.rejectUnknown();
   return proxy;

@@ -9,6 +9,7 @@ import type { ResolvedConfig } from "../config/schema.ts";
 import { forwardRequestHeaders, stripHopByHop, upstreamHost } from "../decide/headers.ts";
 import { normalizeContentLength } from "../decide/request.ts";
 import { classifyFetchError, countsAsFailure, isIdempotent, retryDelayMs, shouldRetry, type UpstreamFailure } from "../decide/retry.ts";
+import { requestIds } from "../proxy/request-id.ts";
 import { selectBackend } from "../proxy/select.ts";
 import type { PickContext, Strategy } from "../types.ts";
 import type { Logger } from "./log.ts";
@@ -36,11 +37,14 @@ export interface ProxyDeps {
   readonly coldStart?: () => Promise<boolean>;
   /** How requests reach backends: fetch() or the pooled HTTP/1.1 client. */
   readonly transport: Transport;
-  /** A streamed upload begins: Bun's idle timer must not cut it off (it ignores body bytes). */
-  readonly onUpload: (req: Request) => void;
 }
 
-export type ProxyHandler = (req: Request, peerIp: string, path: string) => Promise<Response>;
+/** The server the request came in on: a streamed upload turns Bun's idle timer off for it (the timer ignores body bytes). */
+export interface RequestServer {
+  timeout(req: Request, seconds: number): void;
+}
+
+export type ProxyHandler = (req: Request, peerIp: string, path: string, server: RequestServer) => Promise<Response>;
 
 export interface Proxy {
   readonly handle: ProxyHandler;
@@ -51,10 +55,7 @@ export interface Proxy {
 export function createProxy(deps: ProxyDeps): Proxy {
   const { pool, strategy, log, proxy: cfg } = deps;
   const proto = deps.tls ? "https" : "http";
-  // Unique per process and cheap: a random prefix and a counter (crypto.randomUUID per request costs ~4 µs).
-  const idPrefix = crypto.randomUUID().slice(0, 13);
-  let idCounter = 0;
-  const newRequestId = () => `${idPrefix}${(++idCounter).toString(36)}`;
+  const newRequestId = requestIds();
   const deadlines = new Deadlines(Math.min(100, cfg.responseTimeout / 10));
 
   const unavailable = () =>
@@ -68,7 +69,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
       headers: { "content-type": "text/plain" },
     });
 
-  async function proxyRequest(req: Request, peerIp: string, path: string): Promise<Response> {
+  async function proxyRequest(req: Request, peerIp: string, path: string, server: RequestServer): Promise<Response> {
     const method = req.method;
     const ctx: PickContext = { clientIp: deps.clientIp(peerIp, req), header: (name) => req.headers.get(name) };
 
@@ -100,7 +101,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
       } else {
         watched = new WatchedBody(body, cfg.idleTimeout);
         body = watched.stream;
-        deps.onUpload(req);
+        server.timeout(req, 0);
       }
     }
 

@@ -35,7 +35,7 @@ const connections = async () => Number(await (await fetch(`${raw.url}/connection
 beforeAll(async () => {
   raw = await rawBackend();
   lb = await startFulcrum(["--config", http1Config(raw.url)]);
-  expect(lb.stdout.text).toContain("Upstream transport: http1");
+  expect(lb.stdout.text).toContain("upstream transport: http1");
 });
 afterAll(async () => {
   await lb.stop();

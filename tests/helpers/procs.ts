@@ -16,6 +16,9 @@ export const FIXTURE_BACKEND = join(ROOT, "tests/fixtures/backend.ts");
 
 const started = new Set<Subprocess>();
 
+/** The engine e2e suites run on: FULCRUM_TEST_ENGINE, else Fulcrum's default. */
+export const TEST_ENGINE: "listen" | "serve" = process.env.FULCRUM_TEST_ENGINE === "listen" ? "listen" : process.env.FULCRUM_TEST_ENGINE === "serve" ? "serve" : "serve";
+
 /** Call once at the top of an e2e file: kills what it started afterwards, and gives its tests 30 s. */
 export function cleanupAfterAll(): void {
   setDefaultTimeout(30_000);
@@ -122,8 +125,10 @@ export async function startFulcrum(
   args: string[],
   options: { cwd?: string; env?: Record<string, string | undefined>; readyTimeoutMs?: number } = {},
 ): Promise<Running> {
-  const transport = process.env.FULCRUM_TEST_TRANSPORT;
-  if (transport) args = withTransport(args, transport);
+  const proxy: Record<string, string> = {};
+  if (process.env.FULCRUM_TEST_TRANSPORT) proxy.transport = process.env.FULCRUM_TEST_TRANSPORT;
+  if (process.env.FULCRUM_TEST_ENGINE) proxy.engine = process.env.FULCRUM_TEST_ENGINE;
+  if (Object.keys(proxy).length > 0) args = withProxySettings(args, proxy);
   const spawned = spawnTracked(["bun", MAIN, ...args], { cwd: options.cwd, env: { PORT: undefined, ...options.env } });
   const match = await Promise.race([
     spawned.stdout.wait(/Load balancer running on port (\d+)/, options.readyTimeoutMs ?? 15_000),
@@ -135,11 +140,12 @@ export async function startFulcrum(
 }
 
 /**
- * FULCRUM_TEST_TRANSPORT=fetch runs a suite over another upstream transport
- * (tests/e2e/transports.test.ts does): a JSON config gets `proxy.transport`,
- * and flags-only runs are turned into an equivalent JSON config.
+ * FULCRUM_TEST_ENGINE=listen (or FULCRUM_TEST_TRANSPORT=fetch) runs a suite on
+ * another engine or upstream transport (tests/e2e/engines.test.ts does): a JSON
+ * config gets those `proxy` settings, and flags-only runs are turned into an
+ * equivalent JSON config.
  */
-function withTransport(args: string[], transport: string): string[] {
+function withProxySettings(args: string[], settings: Record<string, string>): string[] {
   const flag = (name: string) => {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
@@ -154,8 +160,8 @@ function withTransport(args: string[], transport: string): string[] {
     config = { listen: { port: Number(flag("--port") ?? 4000) }, backends };
     if (flag("--strategy")) config.strategy = flag("--strategy");
   }
-  config.proxy = { ...(config.proxy as object | undefined), transport };
-  const file = join(tempDir(), "with-transport.json");
+  config.proxy = { ...(config.proxy as object | undefined), ...settings };
+  const file = join(tempDir(), "with-proxy-settings.json");
   writeFileSync(file, JSON.stringify(config));
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {

@@ -1,0 +1,194 @@
+/**
+ * A backend's response head, parsed once into what Fulcrum needs (status,
+ * body framing, whether the upstream connection stays open), and the head the
+ * client receives: the one received, minus hop-by-hop fields (Connection and
+ * what it names, Keep-Alive, Proxy-Connection, TE, Upgrade except on a 101,
+ * Proxy-Authenticate), with Fulcrum's own Connection field when the client
+ * needs one. Content-Length is kept at any size and never invented: a HEAD
+ * response keeps exactly the framing fields the backend sent. Pure.
+ *
+ * Framing (RFC 9112 §6.3): none for HEAD, 1xx, 204 and 304; chunked when
+ * Transfer-Encoding ends in chunked (a Content-Length beside it is dropped:
+ * a smuggling vector); Content-Length; otherwise until the backend closes.
+ */
+import { CHAR_CLASS, equalsLower, FIELD, TCHAR } from "./chars.ts";
+
+export type Framing = "none" | "length" | "chunked" | "close";
+
+export interface ResponseHead {
+  /** The head as received (latin1), without the blank line. */
+  readonly text: string;
+  readonly status: number;
+  readonly framing: Framing;
+  /** With framing "length". */
+  readonly contentLength: number;
+  /** The backend keeps the connection open after this response. */
+  readonly keepAlive: boolean;
+  /** [start, end) pairs of field lines the client must not get (end: the index of the line's CR). */
+  readonly drop: readonly number[];
+  /** [start, end) pairs of Transfer-Encoding lines (dropped when the body is de-chunked for an HTTP/1.0 client). */
+  readonly transferEncoding: readonly number[];
+  /** A 101 to a WebSocket handshake: the connection becomes a tunnel. */
+  readonly upgraded: boolean;
+}
+
+export class BadResponse extends Error {
+  override name = "BadResponse";
+}
+
+const DIGITS = /^\d{1,15}$/;
+
+export function parseResponseHead(text: string, method: string): ResponseHead {
+  const lineEnd = text.indexOf("\r\n");
+  const statusEnd = lineEnd < 0 ? text.length : lineEnd;
+  const minor = text.charCodeAt(7) - 48;
+  if (!text.startsWith("HTTP/1.") || (minor !== 0 && minor !== 1) || text.charCodeAt(8) !== 32 || (statusEnd > 12 && text.charCodeAt(12) !== 32)) {
+    throw new BadResponse(`bad status line ${JSON.stringify(text.slice(0, Math.min(statusEnd, 80)))}`);
+  }
+  const statusText = text.slice(9, 12);
+  if (!/^\d{3}$/.test(statusText)) throw new BadResponse(`bad status code ${JSON.stringify(statusText)}`);
+  const status = Number(statusText);
+
+  const drop: number[] = [];
+  const transferEncoding: number[] = [];
+  const contentLengthLines: number[] = [];
+  let contentLength = -1;
+  let chunked = false;
+  let hasTransferEncoding = false;
+  let connection: string[] | null = null;
+  let upgradeWebsocket = false;
+  let pos = lineEnd < 0 ? text.length : lineEnd + 2;
+  while (pos < text.length) {
+    const start = pos;
+    let c = 0;
+    while (pos < text.length && ((CHAR_CLASS[(c = text.charCodeAt(pos))] as number) & TCHAR) !== 0) pos++;
+    if (pos === start || c !== 58) throw new BadResponse(`bad header line ${JSON.stringify(text.slice(start, start + 80))}`);
+    const nameEnd = pos++;
+    const valueStart = pos;
+    while (pos < text.length && ((CHAR_CLASS[(c = text.charCodeAt(pos))] as number) & FIELD) !== 0) pos++;
+    const end = pos;
+    if (pos < text.length) {
+      if (c !== 13 || text.charCodeAt(pos + 1) !== 10) throw new BadResponse("bad character in a header value");
+      pos += 2;
+    }
+    const value = () => text.slice(valueStart, end).trim();
+    switch (nameEnd - start) {
+      case 2: // TE
+        if (equalsLower(text, start, nameEnd, "te")) drop.push(start, end);
+        break;
+      case 7:
+        if (equalsLower(text, start, nameEnd, "upgrade")) {
+          if (status === 101) upgradeWebsocket = value().toLowerCase().startsWith("websocket");
+          else drop.push(start, end);
+        }
+        break;
+      case 10:
+        if (equalsLower(text, start, nameEnd, "connection")) {
+          connection = [...(connection ?? []), ...value().toLowerCase().split(",").map((t) => t.trim())];
+          if (status !== 101) drop.push(start, end);
+        } else if (equalsLower(text, start, nameEnd, "keep-alive")) drop.push(start, end);
+        break;
+      case 14:
+        if (equalsLower(text, start, nameEnd, "content-length")) {
+          const v = value();
+          for (const part of v.split(",")) {
+            if (!DIGITS.test(part.trim())) throw new BadResponse(`bad Content-Length ${JSON.stringify(v.slice(0, 40))}`);
+            const n = Number(part.trim());
+            if (contentLength !== -1 && contentLength !== n) throw new BadResponse("conflicting Content-Length values");
+            contentLength = n;
+          }
+          contentLengthLines.push(start, end);
+        }
+        break;
+      case 16:
+        if (equalsLower(text, start, nameEnd, "proxy-connection")) drop.push(start, end);
+        break;
+      case 17:
+        if (equalsLower(text, start, nameEnd, "transfer-encoding")) {
+          hasTransferEncoding = true;
+          chunked = value().toLowerCase().split(",").at(-1)?.trim() === "chunked";
+          transferEncoding.push(start, end);
+        }
+        break;
+      case 18:
+        if (equalsLower(text, start, nameEnd, "proxy-authenticate")) drop.push(start, end);
+        break;
+    }
+  }
+  if (connection) dropNamed(text, connection, drop);
+  // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3), and the latter must not reach the client.
+  if (hasTransferEncoding) drop.push(...contentLengthLines);
+
+  let framing: Framing;
+  if (method === "HEAD" || status < 200 || status === 204 || status === 304) framing = "none";
+  else if (hasTransferEncoding) framing = chunked ? "chunked" : "close";
+  else if (contentLength >= 0) framing = contentLength === 0 ? "none" : "length";
+  else framing = "close";
+  const keepAlive = framing !== "close" && (minor === 1 ? !connection?.includes("close") : (connection?.includes("keep-alive") ?? false));
+  return {
+    text,
+    status,
+    framing,
+    contentLength,
+    keepAlive,
+    drop: drop.length > 2 ? sortPairs(drop) : drop,
+    transferEncoding,
+    upgraded: status === 101 && upgradeWebsocket && (connection?.includes("upgrade") ?? false),
+  };
+}
+
+/** Adds the field lines named by Connection tokens (other than close, keep-alive, upgrade) to `drop`. */
+function dropNamed(text: string, tokens: readonly string[], drop: number[]): void {
+  const names = tokens.filter((t) => t && t !== "close" && t !== "keep-alive" && t !== "upgrade" && t !== "content-length" && t !== "transfer-encoding");
+  if (names.length === 0) return;
+  let pos = text.indexOf("\r\n") + 2;
+  while (pos > 1 && pos < text.length) {
+    let end = text.indexOf("\r\n", pos);
+    if (end < 0) end = text.length;
+    const colon = text.indexOf(":", pos);
+    if (names.some((name) => equalsLower(text, pos, colon, name)) && !drop.includes(pos)) drop.push(pos, end);
+    pos = end + 2;
+  }
+}
+
+function sortPairs(pairs: number[]): number[] {
+  const list: [number, number][] = [];
+  for (let i = 0; i < pairs.length; i += 2) list.push([pairs[i] as number, pairs[i + 1] as number]);
+  list.sort((a, b) => a[0] - b[0]);
+  return list.flat();
+}
+
+export interface ClientHeadOptions {
+  /** The body is de-chunked for an HTTP/1.0 client: Transfer-Encoding goes too. */
+  readonly dechunk: boolean;
+  /** A Connection field for the client: "close" when Fulcrum closes after this response, "keep-alive" for a kept HTTP/1.0 client. */
+  readonly connection: "close" | "keep-alive" | null;
+}
+
+/**
+ * The head the client receives, ending with its blank line; null when the
+ * received head can go as it is (nothing to drop, nothing to add, HTTP/1.1:
+ * the common case, written without a copy).
+ */
+export function clientHead(head: ResponseHead, options: ClientHeadOptions): string | null {
+  const { text } = head;
+  const drop = options.dechunk && head.transferEncoding.length > 0 ? sortPairs([...head.drop, ...head.transferEncoding]) : head.drop;
+  const http10 = text.charCodeAt(7) === 48;
+  if (drop.length === 0 && options.connection === null && !http10) return null;
+  // Fulcrum speaks HTTP/1.1 to its clients, whatever the backend spoke (RFC 9110 §6.2).
+  let out = http10 ? `HTTP/1.1${text.slice(8, firstLineEnd(text))}` : text.slice(0, firstLineEnd(text));
+  let cursor = firstLineEnd(text);
+  for (let i = 0; i < drop.length; i += 2) {
+    const start = drop[i] as number;
+    if (start > cursor) out += text.slice(cursor, start - 2); // up to the CRLF before the dropped line
+    cursor = (drop[i + 1] as number);
+  }
+  if (cursor < text.length) out += text.slice(cursor);
+  if (options.connection) out += `\r\nconnection: ${options.connection}`;
+  return `${out}\r\n\r\n`;
+}
+
+function firstLineEnd(text: string): number {
+  const end = text.indexOf("\r\n");
+  return end < 0 ? text.length : end;
+}

@@ -1,0 +1,73 @@
+/**
+ * Ordered writes to one Bun socket. Bun's `socket.write` takes what the kernel
+ * takes and returns how much that was (it does not buffer: oven-sh/bun#40930);
+ * the rest is queued here and written on `drain`, so bytes never reorder. A
+ * write that had to queue returns false: the caller pauses whatever feeds it
+ * and resumes when `onDrained` runs (backpressure without a promise per write).
+ */
+import type { Socket } from "bun";
+
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
+
+export class Outbox {
+  #socket: Socket<unknown> | undefined;
+  #queue: Uint8Array[] = [];
+  /** Called once the queue has emptied after a write returned false. */
+  onDrained: () => void = () => {};
+
+  attach(socket: Socket<unknown>): void {
+    this.#socket = socket;
+  }
+
+  /** Bytes queued and not yet taken by the kernel. */
+  get queued(): number {
+    let n = 0;
+    for (const chunk of this.#queue) n += chunk.byteLength;
+    return n;
+  }
+
+  get empty(): boolean {
+    return this.#queue.length === 0;
+  }
+
+  /** Writes or queues `data` (a string is written as latin1 bytes); false when something is queued. */
+  write(data: string | Uint8Array): boolean {
+    const socket = this.#socket;
+    if (!socket) return true;
+    // An ASCII string is the same bytes in UTF-8 (what Bun writes strings as); others go as latin1 bytes.
+    const bytes = typeof data === "string" && NON_ASCII.test(data) ? Buffer.from(data, "latin1") : data;
+    if (this.#queue.length > 0) {
+      this.#queue.push(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes);
+      return false;
+    }
+    const written = socket.write(bytes);
+    const length = typeof bytes === "string" ? bytes.length : bytes.byteLength;
+    if (written >= length || written < 0) return true; // all taken, or closed (the close handler says so)
+    const rest = typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes;
+    this.#queue.push(rest.subarray(written));
+    return false;
+  }
+
+  /** The socket's drain handler: writes what is queued; calls `onDrained` once it is all out. */
+  onDrain(): void {
+    const socket = this.#socket;
+    while (socket && this.#queue.length > 0) {
+      const next = this.#queue[0] as Uint8Array;
+      const written = socket.write(next);
+      if (written < 0) break;
+      if (written < next.byteLength) {
+        this.#queue[0] = next.subarray(written);
+        return;
+      }
+      this.#queue.shift();
+    }
+    this.onDrained();
+  }
+
+  /** The socket is gone: nothing more is written. */
+  detach(): void {
+    this.#socket = undefined;
+    this.#queue = [];
+  }
+}
