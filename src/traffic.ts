@@ -21,6 +21,7 @@ import type { Strategy } from "./types.ts";
 import type { ListenContext, OwnEndpoints } from "./proxy/listen/context.ts";
 import type { Upstreams } from "./proxy/listen/upstream.ts";
 import { requestIds } from "./proxy/request-id.ts";
+import { failureAsResponse } from "./proxy/failures.ts";
 
 export interface Traffic {
   readonly strategy: Strategy;
@@ -123,10 +124,7 @@ function rateLimitGate(limiter: RateLimiter, key: KeySource, clientIp: (peerIp: 
     check: (req: Request, peerIp: string) => limiter.check(rateLimitKey(key, clientIp(peerIp, req), (name) => req.headers.get(name))),
     refuse(req: Request, path: string, verdict: RateLimitVerdict): Response {
       if (log.access) log.response(req.method, path, "rate limit", 429, 0);
-      return new Response("429 Too Many Requests\n", {
-        status: 429,
-        headers: { "retry-after": String(retryAfterSeconds(verdict.retryAfterMs)), "content-type": "text/plain" },
-      });
+      return failureAsResponse({ kind: "rate-limited", retryAfterSeconds: retryAfterSeconds(verdict.retryAfterMs) });
     },
   };
 }

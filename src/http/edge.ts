@@ -3,17 +3,15 @@
  * outright, as HTTP responses (the decisions are in decide/request.ts).
  */
 import { normalizeContentLength, rejectRequest } from "../decide/request.ts";
+import { failureAsResponse } from "../proxy/failures.ts";
 
 /** Requests refused at the edge, before any routing: CONNECT, a bad Host, a bad Content-Length. */
 export function refuse(req: Request): Response | undefined {
   const rejection = rejectRequest(req.method, req.headers.get("host"));
-  if (rejection) {
-    const headers: Record<string, string> = rejection.status === 405 ? { allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" } : {};
-    return new Response(`${rejection.status} ${rejection.message}\n`, { status: rejection.status, headers });
-  }
+  if (rejection) return failureAsResponse({ kind: "bad-request", status: rejection.status, reason: rejection.message });
   const contentLength = req.headers.get("content-length");
   if (contentLength !== null && normalizeContentLength(contentLength) === undefined) {
-    return new Response("400 Bad Request: invalid Content-Length\n", { status: 400, headers: { connection: "close" } });
+    return failureAsResponse({ kind: "bad-request", status: 400, reason: "invalid Content-Length" });
   }
   return undefined;
 }

@@ -90,3 +90,11 @@ export function failureResponse(failure: Failure): FailureResponse {
 export function closesConnection(failure: Failure): boolean {
   return failure.kind === "bad-request" || failure.kind === "bad-body" || failure.kind === "too-large" || failure.kind === "client-timeout" || failure.kind === "too-many-connections";
 }
+
+/** The serve engine's form: a Response (the listen engine writes the same as bytes, listen/client.ts). */
+export function failureAsResponse(failure: Failure): Response {
+  const { status, headers, body } = failureResponse(failure);
+  const all: [string, string][] = headers.map(([name, value]) => [name, value]);
+  if (closesConnection(failure)) all.push(["connection", "close"]);
+  return new Response(body, { status, headers: all });
+}

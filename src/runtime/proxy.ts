@@ -17,7 +17,7 @@ import type { Member, Pool } from "./pool.ts";
 import { Deadlines, type Deadline } from "./deadlines.ts";
 import { WatchedBody, type ClientBodyFailure } from "./request-body.ts";
 import { Cancellation, type Transport } from "./upstream/transport.ts";
-import { describeFailure } from "./prober.ts";
+import { failureAsResponse } from "../proxy/failures.ts";
 
 /** Idempotent requests with bodies up to this size are buffered so a retry can resend them. */
 const REPLAYABLE_BODY_LIMIT = 1 << 20;
@@ -58,16 +58,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
   const newRequestId = requestIds();
   const deadlines = new Deadlines(Math.min(100, cfg.responseTimeout / 10));
 
-  const unavailable = () =>
-    new Response("503 Service Unavailable: no healthy backend\n", {
-      status: 503,
-      headers: { "retry-after": String(deps.retryAfterSeconds), "content-type": "text/plain" },
-    });
-  const failed = (status: 502 | 504, detail: string) =>
-    new Response(`${status} ${status === 502 ? "Bad Gateway" : "Gateway Timeout"}: ${detail}\n`, {
-      status,
-      headers: { "content-type": "text/plain" },
-    });
+  const unavailable = () => failureAsResponse({ kind: "no-backend", retryAfterSeconds: deps.retryAfterSeconds });
+  const failed = (failure: UpstreamFailure, backend: string) => failureAsResponse({ kind: "upstream", failure, backend, responseTimeout: cfg.responseTimeout });
 
   async function proxyRequest(req: Request, peerIp: string, path: string, server: RequestServer): Promise<Response> {
     const method = req.method;
@@ -115,7 +107,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
       let backend = selectBackend(strategy, pool.backends, ctx, tried);
       // Nothing ready on the first try: scaled to zero or (re)starting. Wait for an instance once.
       if (!backend && !tried && deps.coldStart && (await deps.coldStart())) backend = selectBackend(strategy, pool.backends, ctx, tried);
-      if (!backend) return tried ? failed(502, "every backend tried failed") : unavailable();
+      if (!backend) return tried ? failureAsResponse({ kind: "all-failed", detail: `${tried.length} tried` }) : unavailable();
       if (!cfg.preserveHost || clientHost === null) headers.set("host", upstreamHost(clientHost, cfg.preserveHost, backend.host));
       if (log.access) log.request(method, path, backend.url);
 
@@ -147,17 +139,16 @@ export function createProxy(deps: ProxyDeps): Proxy {
         if (watched?.failure || req.signal.aborted) return clientFailed(watched?.failure ?? "error");
         const failure: UpstreamFailure = classifyFetchError(error);
         if (failure === "aborted") return clientFailed("error");
-        if (failure === "invalid") return new Response("400 Bad Request: the request cannot be forwarded\n", { status: 400 });
+        if (failure === "invalid") return failureAsResponse({ kind: "bad-request", status: 400, reason: "the request cannot be forwarded" });
         backend.failedRequests++;
         if (pool.recordOutcome(backend, true)) log.warn(`${backend.url} ejected after consecutive failures`);
-        const detail = describeFailure(failure, cfg.responseTimeout);
         if (log.access) log.response(method, path, backend.url, failure === "timeout" ? 504 : 502, performance.now() - waitStart);
-        if (failure === "timeout") return failed(504, `${backend.url}: ${detail}`);
+        if (failure === "timeout") return failed(failure, backend.url);
         if (shouldRetry(failure, { method, hasBody, bodyReplayable }, attempt, cfg.retries)) {
           (tried ??= []).push(backend);
           continue;
         }
-        return failed(502, `${backend.url}: ${detail}`);
+        return failed(failure, backend.url);
       }
       answered = true;
       deadlines.remove(deadline);
@@ -181,7 +172,5 @@ export function createProxy(deps: ProxyDeps): Proxy {
 
 /** The client stalled (408) or its body failed; mostly nobody is left to read this. */
 function clientFailed(failure: ClientBodyFailure): Response {
-  return failure === "idle"
-    ? new Response("408 Request Timeout: the request body stalled\n", { status: 408, headers: { connection: "close" } })
-    : new Response("400 Bad Request: the request body failed\n", { status: 400, headers: { connection: "close" } });
+  return failureAsResponse(failure === "idle" ? { kind: "client-timeout", what: "body" } : { kind: "bad-body", reason: "the request body failed" });
 }

@@ -8,6 +8,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import { forwardRequestHeaders, upstreamHost } from "../decide/headers.ts";
+import { failureAsResponse } from "../proxy/failures.ts";
 import { selectBackend } from "../proxy/select.ts";
 import type { PickContext, Strategy } from "../types.ts";
 import type { Logger } from "./log.ts";
@@ -60,7 +61,7 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
     const ctx: PickContext = { clientIp: deps.clientIp(peerIp, req), header: (name) => req.headers.get(name) };
     let backend = selectBackend(strategy, pool.backends, ctx, undefined);
     if (!backend && deps.coldStart && (await deps.coldStart())) backend = selectBackend(strategy, pool.backends, ctx, undefined);
-    if (!backend) return new Response("503 Service Unavailable: no healthy backend\n", { status: 503, headers: { "retry-after": String(deps.retryAfterSeconds) } });
+    if (!backend) return failureAsResponse({ kind: "no-backend", retryAfterSeconds: deps.retryAfterSeconds });
 
     const target = backend.url.replace(/^http/, "ws") + path;
     // A copy: the upgrade below still needs the client's own handshake headers.
@@ -96,13 +97,13 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
       upstream.close();
       backend.failedRequests++;
       log.warn(`WebSocket to ${backend.url} failed: ${opened}`);
-      return new Response(`502 Bad Gateway: ${backend.url}: ${opened}\n`, { status: 502 });
+      return failureAsResponse({ kind: "bad-response", backend: backend.url, reason: opened });
     }
     const chosen = upstream.protocol;
     const upgraded = server.upgrade(req, { data, headers: chosen ? { "sec-websocket-protocol": chosen } : undefined });
     if (!upgraded) {
       upstream.close();
-      return new Response("400 Bad Request: invalid WebSocket handshake\n", { status: 400 });
+      return failureAsResponse({ kind: "bad-handshake", status: 400, reason: "invalid WebSocket handshake" });
     }
     backend.inflight++;
     backend.totalRequests++;

@@ -407,8 +407,9 @@ function absoluteForm(target: string): { authority: string; path: string } | und
   return { authority, path: rest.startsWith("/") ? rest : `/${rest}` };
 }
 
-/** The value of the first field named `lowerName` (for header-keyed strategies and rate limits), or null. */
-export function fieldValue(head: RequestHead, lowerName: string): string | null {
+/** The value of the first field named `name`, case-insensitively (for header-keyed strategies and rate limits), or null. */
+export function fieldValue(head: RequestHead, name: string): string | null {
+  const lowerName = name.toLowerCase();
   const text = head.text;
   let pos = head.fieldsStart;
   while (pos < text.length) {
