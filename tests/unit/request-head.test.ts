@@ -151,8 +151,14 @@ describe("partial heads", () => {
     expect(checkPartialHead("GET / HTTP/1.1\nHost: a\n")?.status).toBe(400);
     expect(checkPartialHead("GET / HTTP/1.1\r\nHost: a\x00")?.status).toBe(400);
     expect(checkPartialHead("GET / HTTP/1.1\r\nHost: a\r")).toBeUndefined();
-    expect(checkPartialHead("GET / HTTP/1.1\r\nHost: a\r\n X")).toBeUndefined(); // the fold is seen when its line is complete
-    expect(checkPartialHead("GET / HTTP/1.1\r\nHost: a\r\n X\r\n")?.status).toBe(400);
+    expect(checkPartialHead("GET / HTTP/1.1\r\nHost: a\r\n X")?.status).toBe(400); // a fold, seen as it starts
+    expect(checkPartialHead("GET / HTTP/1.1\r\n Host: a")?.status).toBe(400); // whitespace after the request line
+  });
+  test("a request line still arriving is refused as soon as its version cannot be HTTP/1.0 or 1.1", () => {
+    expect(checkPartialHead("GET / HTTP/1.")).toBeUndefined();
+    expect(checkPartialHead("GET / HTTP/5.6")?.status).toBe(505);
+    expect(checkPartialHead("GET / HTTP/2.0")?.status).toBe(505);
+    expect(checkPartialHead("GET / http")?.status).toBe(400);
   });
   test("a head over 32 KiB: 431", () => {
     expect(checkPartialHead(`GET / HTTP/1.1\r\nX: ${"a".repeat(33_000)}`)?.status).toBe(431);

@@ -211,17 +211,42 @@ export function checkPartialHead(text: string): HeadError | undefined {
     if (c === 10 && text.charCodeAt(i - 1) === 13) continue;
     return err(400, "invalid character in request head");
   }
+  if (firstLineEnd < 0) return partialRequestLine(text);
   const lastLine = text.lastIndexOf("\r\n");
-  if (lastLine < 0) return undefined;
-  const complete = parseRequestHead(text.slice(0, lastLine), true);
+  // The line being received may already be a fold (or whitespace after the request line).
+  const next = text.charCodeAt(lastLine + 2);
+  if (next === 32 || next === 9) return err(400, "obsolete line folding");
+  const complete = parseRequestHead(text.slice(0, lastLine), { partial: true });
   return isHeadError(complete) ? complete : undefined;
 }
 
-/**
- * Parses a complete head. `partial` (used by checkPartialHead) skips the
- * checks that need every field (Host presence, framing conflicts).
- */
-export function parseRequestHead(text: string, partial = false): RequestHead | HeadError {
+/** A request line still arriving: its method, target and as much of the version as came must already be valid. */
+function partialRequestLine(text: string): HeadError | undefined {
+  const first = text.indexOf(" ");
+  if (first < 0) return undefined;
+  const second = text.indexOf(" ", first + 1);
+  if (second < 0) return undefined;
+  const version = text.slice(second + 1).replace(/\r$/, "");
+  const known = version.length <= 8 && ("HTTP/1.1".startsWith(version) || "HTTP/1.0".startsWith(version));
+  if (known) return undefined;
+  // Let the full parser name the problem (method, target, version or 505).
+  const full = parseRequestHead(version.length >= 8 ? text.slice(0, second + 9) : `${text}\x00`, { partial: true });
+  return isHeadError(full) ? full : err(400, "invalid HTTP version");
+}
+
+export interface ParseOptions {
+  /** Only the complete lines of a head still arriving (checkPartialHead): skip the checks that need every field. */
+  readonly partial?: boolean;
+  /**
+   * Refuse an HTTP/1.1 request without Host (RFC 9112 §3.2). On in Fulcrum;
+   * the llhttp conformance test turns it off, because llhttp does not check it.
+   */
+  readonly requireHost?: boolean;
+}
+
+/** Parses a complete head. */
+export function parseRequestHead(text: string, options: ParseOptions = {}): RequestHead | HeadError {
+  const partial = options.partial === true;
   if (text.length > MAX_HEAD_BYTES) return err(431, "request head too large");
   const line = { method: "", target: "", minor: 1 };
   const fieldsStart = requestLine(text, line);
@@ -325,7 +350,7 @@ export function parseRequestHead(text: string, partial = false): RequestHead | H
   if (!METHODS.has(method)) return err(501, "method not implemented");
   // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host, whatever the form of its target.
   if (hosts > 1) return err(400, "more than one Host header");
-  if (minor === 1 && hosts === 0) return err(400, "missing Host header");
+  if (minor === 1 && hosts === 0 && options.requireHost !== false) return err(400, "missing Host header");
   if (host !== null && !HOST.test(host)) return err(400, "invalid Host header");
   let path = target;
   if (target.charCodeAt(0) !== 47 /* / */) {
