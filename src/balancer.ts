@@ -19,6 +19,7 @@ import { ClusterWorker } from "./cluster/worker.ts";
 import { Autoscaler, scalingPolicy } from "./runtime/autoscaler.ts";
 import { ChildRegistry } from "./runtime/child-registry.ts";
 import { ejectionTask, probeTask } from "./runtime/health-tasks.ts";
+import { sumLatency } from "./runtime/latency.ts";
 import { LoadSampler } from "./runtime/load-sampler.ts";
 import type { Logger } from "./runtime/log.ts";
 import { Pool } from "./runtime/pool.ts";
@@ -205,7 +206,13 @@ export class Balancer {
     return {
       // In a cluster, a backend's counters are this process's plus the workers'.
       backends: primary
-        ? this.pool.backends.map((b) => ({ ...b, inflight: b.inflight + b.remote.inflight, totalRequests: b.totalRequests + b.remote.total, failedRequests: b.failedRequests + b.remote.failed }))
+        ? this.pool.backends.map((b) => ({
+            ...b,
+            inflight: b.inflight + b.remote.inflight,
+            totalRequests: b.totalRequests + b.remote.total,
+            failedRequests: b.failedRequests + b.remote.failed,
+            latency: sumLatency(b.latency, b.remote.latency),
+          }))
         : this.pool.backends,
       strategy: this.#traffic.strategy.name,
       uptime: (performance.now() - this.#started) / 1000,

@@ -9,6 +9,7 @@
 import type { Subprocess } from "bun";
 import type { Logger } from "../runtime/log.ts";
 import type { Pool } from "../runtime/pool.ts";
+import { counterGrowth } from "./counters.ts";
 import { WORKER_ENV, WORKER_PORT_ENV, type AdminReply, type Counters, type ToPrimary, type ToWorker } from "./protocol.ts";
 
 const STATUS_EVERY_MS = 250;
@@ -25,8 +26,8 @@ export interface PrimaryServices {
 interface WorkerProcess {
   readonly index: number;
   proc: Subprocess;
-  /** Its latest counters, by backend id. */
-  counters: Map<string, { inflight: number; total: number; failed: number }>;
+  /** Its latest counters (totals since it started), by backend id. */
+  counters: Map<string, Counters>;
 }
 
 /** How to start this same program again: `bun run src/main.ts ARGS`, or the compiled binary with ARGS. */
@@ -58,7 +59,7 @@ export class ClusterPrimary {
     return this.#workers.map((w) => ({
       index: w.index,
       pid: w.proc.pid,
-      totalRequests: [...w.counters.values()].reduce((sum, c) => sum + c.total, 0),
+      totalRequests: [...w.counters.values()].reduce((sum, c) => sum + c[2], 0),
     }));
   }
 
@@ -133,28 +134,35 @@ export class ClusterPrimary {
     if (worker.proc.exitCode === null) worker.proc.send({ type: "reply", id, result } satisfies ToWorker);
   }
 
-  /** A worker's counters replace its previous ones; each backend's `remote` is the sum over workers. */
+  /**
+   * A worker reports totals since it started; what they grew by since its
+   * last report is added to each backend's `remote` totals (counters.ts says
+   * why). `inflight` is a gauge: the sum of the workers' latest.
+   */
   #applyCounters(worker: WorkerProcess, counters: Counters[]): void {
-    worker.counters = new Map(counters.map(([id, inflight, total, failed]) => [id, { inflight, total, failed }]));
-    this.#sumCounters();
+    const previous = worker.counters;
+    worker.counters = new Map(counters.map((c) => [c[0], c]));
+    for (const current of counters) {
+      const member = this.#services.pool.get(current[0]);
+      if (!member) continue;
+      const growth = counterGrowth(previous.get(current[0]), current);
+      member.remote.total += growth.total;
+      member.remote.failed += growth.failed;
+      member.remote.latency.add(growth.latencyCounts, growth.latencySumMs);
+    }
+    this.#sumInflight();
   }
 
   #dropCounters(worker: WorkerProcess): void {
     worker.counters = new Map();
-    this.#sumCounters();
+    this.#sumInflight();
   }
 
-  #sumCounters(): void {
+  #sumInflight(): void {
     for (const member of this.#services.pool.backends) {
-      const remote = { inflight: 0, total: 0, failed: 0 };
-      for (const w of this.#workers) {
-        const c = w.counters.get(member.id);
-        if (!c) continue;
-        remote.inflight += c.inflight;
-        remote.total += c.total;
-        remote.failed += c.failed;
-      }
-      member.remote = remote;
+      let inflight = 0;
+      for (const w of this.#workers) inflight += w.counters.get(member.id)?.[1] ?? 0;
+      member.remote.inflight = inflight;
     }
   }
 
@@ -172,3 +180,4 @@ export class ClusterPrimary {
     for (const w of this.#workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.send(message);
   }
 }
+

@@ -4,8 +4,12 @@
  */
 import type { BackendSnapshot } from "../types.ts";
 
-/** A worker's own request counters for one backend: [id, inflight, total, failed]. */
-export type Counters = [string, number, number, number];
+/**
+ * A worker's own counters for one backend, totals since the worker started:
+ * [id, inflight, total, failed, latency sum (ms), latency counts per bucket
+ * (runtime/latency.ts)].
+ */
+export type Counters = [id: string, inflight: number, total: number, failed: number, latencySumMs: number, latencyCounts: number[]];
 
 export type ToWorker =
   /** Membership and health changed (sent on every change). */

@@ -66,7 +66,7 @@ export class ClusterWorker {
   }
 
   #counters(): Counters[] {
-    return this.#pool.backends.map((m) => [m.id, m.inflight, m.totalRequests, m.failedRequests]);
+    return this.#pool.backends.map((m) => [m.id, m.inflight, m.totalRequests, m.failedRequests, m.latency.sumMs, m.latency.counts]);
   }
 
   #ask(message: (id: number) => ToPrimary): Promise<unknown> {
