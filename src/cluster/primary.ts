@@ -3,12 +3,14 @@
  * runs the full balancer itself (probes, instances, autoscaling, admin) and
  * `workers - 1` worker processes on the same port (SO_REUSEPORT spreads
  * connections). It restarts a worker that dies, tells workers the pool on every
- * change and the status every 250 ms, sums their request counters into load
- * and /lb-status, and answers their admin requests and cold starts.
+ * change, the status every 250 ms and each point of the dashboard's series,
+ * sums their request counters into load and /lb-status, and answers their
+ * admin requests and cold starts.
  */
 import type { Subprocess } from "bun";
 import type { Logger } from "../runtime/log.ts";
 import type { Pool } from "../runtime/pool.ts";
+import type { TrafficSeries } from "../runtime/series.ts";
 import { counterGrowth } from "./counters.ts";
 import { WORKER_ENV, WORKER_PORT_ENV, type AdminReply, type Counters, type ToPrimary, type ToWorker } from "./protocol.ts";
 
@@ -18,6 +20,8 @@ const RESTART_DELAY_MS = 1000;
 /** What the primary does for workers; the balancer provides it. */
 export interface PrimaryServices {
   readonly pool: Pool;
+  /** The dashboard's series: workers get its backlog when they start, then each new point. */
+  readonly series: TrafficSeries;
   status(): unknown;
   admin(req: Request, path: string): Promise<Response>;
   coldStart(): Promise<boolean>;
@@ -42,6 +46,7 @@ export class ClusterPrimary {
   readonly #port: number;
   readonly #workers: WorkerProcess[] = [];
   readonly #statusTimer: Timer;
+  readonly #unsubscribeSeries: () => void;
   #stopping = false;
   #poolQueued = false;
 
@@ -52,6 +57,7 @@ export class ClusterPrimary {
     for (let index = 1; index < count; index++) this.#spawn(index);
     services.pool.onChange = () => this.#queuePoolBroadcast();
     this.#statusTimer = setInterval(() => this.#broadcast({ type: "status", body: services.status() }), STATUS_EVERY_MS);
+    this.#unsubscribeSeries = services.series.subscribe((point) => this.#broadcast({ type: "series", points: [point] }));
   }
 
   /** Workers and their request totals, for /lb-status. */
@@ -72,6 +78,7 @@ export class ClusterPrimary {
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#statusTimer);
+    this.#unsubscribeSeries();
     for (const w of this.#workers) w.proc.kill("SIGTERM");
     const exited = Promise.all(this.#workers.map((w) => w.proc.exited));
     if (!(await Promise.race([exited.then(() => true), Bun.sleep(graceMs).then(() => false)]))) {
@@ -100,6 +107,7 @@ export class ClusterPrimary {
     else this.#workers.push(worker);
     this.#log.info(`worker ${index} started (pid ${worker.proc.pid})`);
     worker.proc.send({ type: "pool", backends: this.#services.pool.snapshot() } satisfies ToWorker);
+    worker.proc.send({ type: "series", points: [...this.#services.series.points] } satisfies ToWorker);
     void worker.proc.exited.then((code) => {
       this.#dropCounters(worker);
       if (this.#stopping) return;

@@ -2,6 +2,7 @@
  * Messages between the primary process and its workers (`cluster.workers`),
  * over Bun's IPC channel (JSON).
  */
+import type { SeriesPoint } from "../runtime/series.ts";
 import type { BackendSnapshot } from "../types.ts";
 
 /**
@@ -18,6 +19,8 @@ export type ToWorker =
   | { readonly type: "status"; readonly body: unknown }
   /** The config file changed (SIGHUP, admin reload): read it again. */
   | { readonly type: "reload" }
+  /** Points of the dashboard's time series: the backlog when the worker starts, then each new one. */
+  | { readonly type: "series"; readonly points: SeriesPoint[] }
   | { readonly type: "reply"; readonly id: number; readonly result: unknown };
 
 export type ToPrimary =
