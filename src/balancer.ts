@@ -12,16 +12,19 @@ import { DEFAULT_RESTART_POLICY, type RestartPolicy } from "./decide/restart.ts"
 import { createAdminActions } from "./admin-actions.ts";
 import { createAdmin } from "./http/admin.ts";
 import { createEndpoints } from "./http/endpoints.ts";
+import { EventStreams } from "./http/events.ts";
 import { statusBody, type StatusFacts } from "./http/status.ts";
 import { ClusterPrimary } from "./cluster/primary.ts";
 import { ClusterWorker } from "./cluster/worker.ts";
 import { Autoscaler, scalingPolicy } from "./runtime/autoscaler.ts";
 import { ChildRegistry } from "./runtime/child-registry.ts";
 import { ejectionTask, probeTask } from "./runtime/health-tasks.ts";
+import { sumLatency } from "./runtime/latency.ts";
 import { LoadSampler } from "./runtime/load-sampler.ts";
 import type { Logger } from "./runtime/log.ts";
 import { Pool } from "./runtime/pool.ts";
 import { runScheduler } from "./runtime/scheduler.ts";
+import { SeriesSampler, TrafficSeries } from "./runtime/series.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
 import { buildTraffic, createRateLimiter, createTransport, type Traffic } from "./traffic.ts";
 import type { RateLimiter } from "./runtime/rate-limit.ts";
@@ -65,6 +68,10 @@ export class Balancer {
   readonly #options: BalancerOptions;
   readonly pool: Pool;
   readonly #sampler: LoadSampler;
+  /** The dashboard's last minutes: sampled here, or (a cluster worker) copied from the primary. */
+  readonly #series = new TrafficSeries();
+  readonly #seriesSampler: SeriesSampler | undefined;
+  readonly #events: EventStreams;
   readonly supervisor: Supervisor | undefined;
   readonly autoscaler: Autoscaler | undefined;
   #traffic: Traffic;
@@ -91,13 +98,16 @@ export class Balancer {
     this.#sampler = new LoadSampler(this.pool, config.scaling);
     if (this.#role.kind === "worker") {
       // A worker's pool follows the primary's snapshots: no backends, instances or autoscaling of its own.
-      this.#worker = new ClusterWorker(this.#role.index, this.pool, { onReload: () => void this.reload(), onPrimaryGone: options.onPrimaryGone });
+      this.#worker = new ClusterWorker(this.#role.index, this.pool, this.#series, { onReload: () => void this.reload(), onPrimaryGone: options.onPrimaryGone });
     } else for (const backend of config.backends) this.pool.addStatic(backend);
     if (config.instances && this.#role.kind !== "worker") {
       const registry = options.stateFile ? new ChildRegistry(options.stateFile, log) : undefined;
       this.supervisor = new Supervisor({ instances: config.instances, health: config.health, pool: this.pool, log, registry, restartPolicy: restartPolicy(config) });
       this.autoscaler = new Autoscaler(this.supervisor, this.#sampler, scalingPolicy(config.instances, config.scaling), config.scaling.checkInterval, log);
     }
+    if (!this.#worker) this.#seriesSampler = new SeriesSampler(this.pool, this.#series, () => this.supervisor?.desired ?? 0);
+    const worker = this.#worker;
+    this.#events = new EventStreams({ series: this.#series, status: () => (worker ? worker.status : statusBody(this.status())) });
     this.#transport = createTransport(config.proxy);
     this.#limiter = createRateLimiter(config, log);
     this.#traffic = this.#buildTraffic(config);
@@ -136,7 +146,11 @@ export class Balancer {
       await this.supervisor.start();
     }
     const worker = this.#worker;
-    const endpoints = createEndpoints({ status: () => worker?.status ?? statusBody(this.status()), draining: () => this.#draining });
+    const endpoints = createEndpoints({
+      status: () => worker?.status ?? statusBody(this.status()),
+      draining: () => this.#draining,
+      events: (req) => this.#events.open(req),
+    });
     const adminApi = worker ? (req: Request, path: string) => worker.admin(req, path) : createAdmin(admin.token, createAdminActions(this, this.#log));
     const serveOwn = (req: Request, path: string) => (path.startsWith("/lb-admin/") ? adminApi(req, path) : endpoints(req, path));
     this.#own = admin.port === null ? serveOwn : undefined;
@@ -166,6 +180,7 @@ export class Balancer {
     if (role.kind === "primary") {
       this.#primary = new ClusterPrimary(role.workers, this.port, {
         pool: this.pool,
+        series: this.#series,
         status: () => statusBody(this.status()),
         admin: (req, path) => adminApi(req, path),
         coldStart: () => this.autoscaler?.coldStart() ?? Promise.resolve(false),
@@ -188,6 +203,7 @@ export class Balancer {
     // Workers only end their own passive ejections; the primary probes, samples and scales for all.
     const tasks = this.#worker ? [ejectionTask(this.pool, this.#log)] : [probeTask(this.pool, this.#config.health, this.#log), ejectionTask(this.pool, this.#log), this.#sampler.task()];
     if (this.autoscaler) tasks.push(this.autoscaler.task());
+    if (this.#seriesSampler) tasks.push(this.#seriesSampler.task());
     runScheduler(tasks, this.#log, this.#scheduler.signal);
   }
 
@@ -197,7 +213,13 @@ export class Balancer {
     return {
       // In a cluster, a backend's counters are this process's plus the workers'.
       backends: primary
-        ? this.pool.backends.map((b) => ({ ...b, inflight: b.inflight + b.remote.inflight, totalRequests: b.totalRequests + b.remote.total, failedRequests: b.failedRequests + b.remote.failed }))
+        ? this.pool.backends.map((b) => ({
+            ...b,
+            inflight: b.inflight + b.remote.inflight,
+            totalRequests: b.totalRequests + b.remote.total,
+            failedRequests: b.failedRequests + b.remote.failed,
+            latency: sumLatency(b.latency, b.remote.latency),
+          }))
         : this.pool.backends,
       strategy: this.#traffic.strategy.name,
       uptime: (performance.now() - this.#started) / 1000,
@@ -276,6 +298,8 @@ export class Balancer {
     if (this.#draining) return;
     this.#draining = true;
     this.#log.info("shutting down: no new connections, finishing in-flight requests");
+    // Dashboard streams never finish on their own: end them now, or they would hold the drain below.
+    this.#events.close();
     const workersStopped = this.#primary?.stop(this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS);
     this.#worker?.stop();
     const edge = this.#edge;

@@ -3,12 +3,15 @@
  * runs the full balancer itself (probes, instances, autoscaling, admin) and
  * `workers - 1` worker processes on the same port (SO_REUSEPORT spreads
  * connections). It restarts a worker that dies, tells workers the pool on every
- * change and the status every 250 ms, sums their request counters into load
- * and /lb-status, and answers their admin requests and cold starts.
+ * change, the status every 250 ms and each point of the dashboard's series,
+ * sums their request counters into load and /lb-status, and answers their
+ * admin requests and cold starts.
  */
 import type { Subprocess } from "bun";
 import type { Logger } from "../runtime/log.ts";
 import type { Pool } from "../runtime/pool.ts";
+import type { TrafficSeries } from "../runtime/series.ts";
+import { counterGrowth } from "./counters.ts";
 import { WORKER_ENV, WORKER_PORT_ENV, type AdminReply, type Counters, type ToPrimary, type ToWorker } from "./protocol.ts";
 
 const STATUS_EVERY_MS = 250;
@@ -17,6 +20,8 @@ const RESTART_DELAY_MS = 1000;
 /** What the primary does for workers; the balancer provides it. */
 export interface PrimaryServices {
   readonly pool: Pool;
+  /** The dashboard's series: workers get its backlog when they start, then each new point. */
+  readonly series: TrafficSeries;
   status(): unknown;
   admin(req: Request, path: string): Promise<Response>;
   coldStart(): Promise<boolean>;
@@ -25,8 +30,8 @@ export interface PrimaryServices {
 interface WorkerProcess {
   readonly index: number;
   proc: Subprocess;
-  /** Its latest counters, by backend id. */
-  counters: Map<string, { inflight: number; total: number; failed: number }>;
+  /** Its latest counters (totals since it started), by backend id. */
+  counters: Map<string, Counters>;
 }
 
 /** How to start this same program again: `bun run src/main.ts ARGS`, or the compiled binary with ARGS. */
@@ -41,6 +46,7 @@ export class ClusterPrimary {
   readonly #port: number;
   readonly #workers: WorkerProcess[] = [];
   readonly #statusTimer: Timer;
+  readonly #unsubscribeSeries: () => void;
   #stopping = false;
   #poolQueued = false;
 
@@ -51,6 +57,7 @@ export class ClusterPrimary {
     for (let index = 1; index < count; index++) this.#spawn(index);
     services.pool.onChange = () => this.#queuePoolBroadcast();
     this.#statusTimer = setInterval(() => this.#broadcast({ type: "status", body: services.status() }), STATUS_EVERY_MS);
+    this.#unsubscribeSeries = services.series.subscribe((point) => this.#broadcast({ type: "series", points: [point] }));
   }
 
   /** Workers and their request totals, for /lb-status. */
@@ -58,7 +65,7 @@ export class ClusterPrimary {
     return this.#workers.map((w) => ({
       index: w.index,
       pid: w.proc.pid,
-      totalRequests: [...w.counters.values()].reduce((sum, c) => sum + c.total, 0),
+      totalRequests: [...w.counters.values()].reduce((sum, c) => sum + c[2], 0),
     }));
   }
 
@@ -71,6 +78,7 @@ export class ClusterPrimary {
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#statusTimer);
+    this.#unsubscribeSeries();
     for (const w of this.#workers) w.proc.kill("SIGTERM");
     const exited = Promise.all(this.#workers.map((w) => w.proc.exited));
     if (!(await Promise.race([exited.then(() => true), Bun.sleep(graceMs).then(() => false)]))) {
@@ -99,6 +107,7 @@ export class ClusterPrimary {
     else this.#workers.push(worker);
     this.#log.info(`worker ${index} started (pid ${worker.proc.pid})`);
     worker.proc.send({ type: "pool", backends: this.#services.pool.snapshot() } satisfies ToWorker);
+    worker.proc.send({ type: "series", points: [...this.#services.series.points] } satisfies ToWorker);
     void worker.proc.exited.then((code) => {
       this.#dropCounters(worker);
       if (this.#stopping) return;
@@ -133,28 +142,35 @@ export class ClusterPrimary {
     if (worker.proc.exitCode === null) worker.proc.send({ type: "reply", id, result } satisfies ToWorker);
   }
 
-  /** A worker's counters replace its previous ones; each backend's `remote` is the sum over workers. */
+  /**
+   * A worker reports totals since it started; what they grew by since its
+   * last report is added to each backend's `remote` totals (counters.ts says
+   * why). `inflight` is a gauge: the sum of the workers' latest.
+   */
   #applyCounters(worker: WorkerProcess, counters: Counters[]): void {
-    worker.counters = new Map(counters.map(([id, inflight, total, failed]) => [id, { inflight, total, failed }]));
-    this.#sumCounters();
+    const previous = worker.counters;
+    worker.counters = new Map(counters.map((c) => [c[0], c]));
+    for (const current of counters) {
+      const member = this.#services.pool.get(current[0]);
+      if (!member) continue;
+      const growth = counterGrowth(previous.get(current[0]), current);
+      member.remote.total += growth.total;
+      member.remote.failed += growth.failed;
+      member.remote.latency.add(growth.latencyCounts, growth.latencySumMs);
+    }
+    this.#sumInflight();
   }
 
   #dropCounters(worker: WorkerProcess): void {
     worker.counters = new Map();
-    this.#sumCounters();
+    this.#sumInflight();
   }
 
-  #sumCounters(): void {
+  #sumInflight(): void {
     for (const member of this.#services.pool.backends) {
-      const remote = { inflight: 0, total: 0, failed: 0 };
-      for (const w of this.#workers) {
-        const c = w.counters.get(member.id);
-        if (!c) continue;
-        remote.inflight += c.inflight;
-        remote.total += c.total;
-        remote.failed += c.failed;
-      }
-      member.remote = remote;
+      let inflight = 0;
+      for (const w of this.#workers) inflight += w.counters.get(member.id)?.[1] ?? 0;
+      member.remote.inflight = inflight;
     }
   }
 
@@ -172,3 +188,4 @@ export class ClusterPrimary {
     for (const w of this.#workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.send(message);
   }
 }
+

@@ -2,10 +2,15 @@
  * Messages between the primary process and its workers (`cluster.workers`),
  * over Bun's IPC channel (JSON).
  */
+import type { SeriesPoint } from "../runtime/series.ts";
 import type { BackendSnapshot } from "../types.ts";
 
-/** A worker's own request counters for one backend: [id, inflight, total, failed]. */
-export type Counters = [string, number, number, number];
+/**
+ * A worker's own counters for one backend, totals since the worker started:
+ * [id, inflight, total, failed, latency sum (ms), latency counts per bucket
+ * (runtime/latency.ts)].
+ */
+export type Counters = [id: string, inflight: number, total: number, failed: number, latencySumMs: number, latencyCounts: number[]];
 
 export type ToWorker =
   /** Membership and health changed (sent on every change). */
@@ -14,6 +19,8 @@ export type ToWorker =
   | { readonly type: "status"; readonly body: unknown }
   /** The config file changed (SIGHUP, admin reload): read it again. */
   | { readonly type: "reload" }
+  /** Points of the dashboard's time series: the backlog when the worker starts, then each new one. */
+  | { readonly type: "series"; readonly points: SeriesPoint[] }
   | { readonly type: "reply"; readonly id: number; readonly result: unknown };
 
 export type ToPrimary =

@@ -2,11 +2,12 @@
  * A worker of a cluster: it proxies requests on the shared port with a pool
  * that follows the primary's (see primary.ts). It runs no probes, instances or
  * autoscaler; it reports its request counters every 100 ms, answers
- * /lb-status with the primary's latest, and hands admin requests and cold
- * starts to the primary. If the primary goes away, so does the worker.
+ * /lb-status with the primary's latest (and /lb-events with a copy of the
+ * primary's series), and hands admin requests and cold starts to the primary. If the primary goes away, so does the worker.
  */
 import type { StatusBody } from "../http/metrics.ts";
 import type { Pool } from "../runtime/pool.ts";
+import type { TrafficSeries } from "../runtime/series.ts";
 import type { AdminReply, Counters, ToPrimary, ToWorker } from "./protocol.ts";
 
 const COUNTERS_EVERY_MS = 100;
@@ -21,7 +22,7 @@ export class ClusterWorker {
   readonly #waiting = new Map<number, (result: unknown) => void>();
   readonly #timer: Timer;
 
-  constructor(index: number, pool: Pool, hooks: { onReload: () => void; onPrimaryGone: () => void }) {
+  constructor(index: number, pool: Pool, series: TrafficSeries, hooks: { onReload: () => void; onPrimaryGone: () => void }) {
     this.index = index;
     this.#pool = pool;
     process.on("message", (message: ToWorker) => {
@@ -34,6 +35,9 @@ export class ClusterWorker {
           return;
         case "reload":
           hooks.onReload();
+          return;
+        case "series":
+          for (const point of message.points) series.push(point);
           return;
         case "reply":
           this.#waiting.get(message.id)?.(message.result);
@@ -66,7 +70,7 @@ export class ClusterWorker {
   }
 
   #counters(): Counters[] {
-    return this.#pool.backends.map((m) => [m.id, m.inflight, m.totalRequests, m.failedRequests]);
+    return this.#pool.backends.map((m) => [m.id, m.inflight, m.totalRequests, m.failedRequests, m.latency.sumMs, m.latency.counts]);
   }
 
   #ask(message: (id: number) => ToPrimary): Promise<unknown> {

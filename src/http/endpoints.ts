@@ -1,7 +1,9 @@
 /**
- * The balancer's own endpoints (`/lb-status`, `/lb-metrics`, `/lb-health`),
- * served on the listen port or, when `admin.port` is set, only there.
+ * The balancer's own endpoints (`/lb-status`, `/lb-metrics`, `/lb-health`,
+ * `/lb-dashboard` and its feed `/lb-events`), served on the listen port or,
+ * when `admin.port` is set, only there.
  */
+import { dashboardResponse } from "./dashboard.ts";
 import { METRICS_CONTENT_TYPE, metricsText, type StatusBody } from "./metrics.ts";
 
 export type EndpointHandler = (req: Request, path: string) => Response | undefined;
@@ -15,6 +17,8 @@ export function isReservedPath(path: string): boolean {
 export interface EndpointSource {
   status(): StatusBody;
   draining(): boolean;
+  /** Opens a `/lb-events` stream (see events.ts). */
+  events(req: Request): Response;
 }
 
 export function createEndpoints(source: EndpointSource): EndpointHandler {
@@ -32,6 +36,14 @@ export function createEndpoints(source: EndpointSource): EndpointHandler {
     if (route === "/lb-metrics") {
       if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed("GET, HEAD");
       return new Response(metricsText(source.status()), { headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" } });
+    }
+    if (route === "/lb-dashboard") {
+      if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed("GET, HEAD");
+      return dashboardResponse();
+    }
+    if (route === "/lb-events") {
+      if (req.method !== "GET") return methodNotAllowed("GET");
+      return source.events(req);
     }
     return undefined;
   };

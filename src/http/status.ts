@@ -1,9 +1,16 @@
 /**
  * `GET /lb-status`: a superset of the original autoscaler's shape
  * (`total`, `healthy`, `instances[].{id, port, healthy, activeRequests,
- * totalRequests, responseTime, load}`), plus state, URLs and scaling.
+ * totalRequests, responseTime, load}`), plus state, URLs, scaling and each
+ * backend's response-time histogram.
  */
+import { LATENCY_BUCKETS, type LatencyCounts } from "../runtime/latency.ts";
 import type { BackendView } from "../types.ts";
+
+/** A backend as the status reports it: its counters and, when kept, its latency histogram. */
+export type StatusBackend = BackendView & { readonly latency?: LatencyCounts };
+
+const NO_LATENCY: LatencyCounts = { counts: new Array<number>(LATENCY_BUCKETS).fill(0), sumMs: 0 };
 
 export interface ScalingStatus {
   readonly min: number;
@@ -16,7 +23,7 @@ export interface ScalingStatus {
 }
 
 export interface StatusFacts {
-  readonly backends: readonly BackendView[];
+  readonly backends: readonly StatusBackend[];
   readonly strategy: string;
   /** Seconds since the balancer started. */
   readonly uptime: number;
@@ -39,7 +46,8 @@ export function statusBody(facts: StatusFacts) {
   };
 }
 
-export function backendStatus(b: BackendView) {
+export function backendStatus(b: StatusBackend) {
+  const latency = b.latency ?? NO_LATENCY;
   return {
     id: b.id,
     url: b.url,
@@ -55,5 +63,7 @@ export function backendStatus(b: BackendView) {
     load: Math.round(b.load * 100) / 100,
     weight: b.weight,
     restarts: b.restarts,
+    /** Time to response headers: counts per bucket of LATENCY_BOUNDS_SECONDS (not cumulative; the last is above 30 s). */
+    latency: { counts: Array.from(latency.counts), sumMs: Math.round(latency.sumMs * 10) / 10 },
   };
 }

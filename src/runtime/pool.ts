@@ -8,6 +8,7 @@ import type { ResolvedBackend, ResolvedConfig } from "../config/schema.ts";
 import { decayOutlier, endEjection, FRESH_OUTLIER, isEjected, mayEject, recordOutcome, type Outlier } from "../decide/ejection.ts";
 import { nextHealth, type ProbeStreak } from "../decide/health.ts";
 import type { Backend, BackendSnapshot, BackendState } from "../types.ts";
+import { LatencyHistogram } from "./latency.ts";
 
 /** Backend plus the bookkeeping only the pool touches. */
 export interface Member extends Backend {
@@ -17,8 +18,18 @@ export interface Member extends Backend {
   probed: boolean;
   /** Active probes that passed so far (a worker ends its passive ejection when the primary's count moves). */
   probePasses: number;
-  /** In a cluster's primary: the workers' counters for this backend, summed. */
-  remote: { inflight: number; total: number; failed: number };
+  /** Time to response headers of every response from this backend (this process's). */
+  readonly latency: LatencyHistogram;
+  /** In a cluster's primary: the workers' counters for this backend, summed (see cluster/primary.ts). */
+  readonly remote: RemoteCounters;
+}
+
+/** The workers' share of a backend's counters. Totals only grow while the member exists; `inflight` is their latest sum. */
+export interface RemoteCounters {
+  inflight: number;
+  total: number;
+  failed: number;
+  readonly latency: LatencyHistogram;
 }
 
 /** Weight of the newest response time in the EWMA (about the last 10 responses). */
@@ -147,6 +158,7 @@ export class Pool {
   }
 
   observeResponseTime(member: Member, ms: number): void {
+    member.latency.observe(ms);
     member.responseTimeMs = member.responseTimeMs === 0 ? ms : member.responseTimeMs + EWMA_ALPHA * (ms - member.responseTimeMs);
   }
 
@@ -179,7 +191,8 @@ export class Pool {
       load: 0,
       restarts: 0,
       warmUntil: 0,
-      remote: { inflight: 0, total: 0, failed: 0 },
+      latency: new LatencyHistogram(),
+      remote: { inflight: 0, total: 0, failed: 0, latency: new LatencyHistogram() },
       streak: { healthy: fields.state === "healthy", count: 0 },
       outlier: FRESH_OUTLIER,
       probed: false,

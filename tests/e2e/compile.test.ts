@@ -1,7 +1,7 @@
 /**
  * `bun build --compile` gives one binary that loads the shipped lb.config.ts
- * from disk (src/ is not next to it) and runs managed instances with the Bun
- * embedded in itself.
+ * from disk (src/ is not next to it), runs managed instances with the Bun
+ * embedded in itself, and serves the dashboard page embedded in it.
  */
 import { expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
@@ -29,6 +29,16 @@ test("the compiled binary runs the shipped lb.config.ts away from the source tre
   expect(await (await fetch(url)).text()).toStartWith("Hello from backend on port");
   const status = (await (await fetch(`${url}/lb-status`)).json()) as { instances: { pid: number }[] };
   expect(status.instances).toHaveLength(2);
+  // The dashboard's page and script are embedded in the binary, and its feed answers.
+  const dashboard = await fetch(`${url}/lb-dashboard`);
+  expect(dashboard.headers.get("content-type")).toBe("text/html; charset=utf-8");
+  const html = await dashboard.text();
+  expect(html).toContain("<title>Fulcrum dashboard</title>");
+  expect(html).toContain("new EventSource(");
+  const events = await fetch(`${url}/lb-events`);
+  const reader = (events.body as ReadableStream<Uint8Array>).getReader();
+  expect(new TextDecoder().decode((await reader.read()).value)).toContain("event: hello");
+  await reader.cancel();
   run.proc.kill("SIGTERM");
   expect(await run.proc.exited).toBe(0);
   for (const { pid } of status.instances) expect(isAlive(pid)).toBe(false);
