@@ -1,12 +1,13 @@
 /**
- * What the http1 upstream transport must get right that a well-behaved
+ * What Fulcrum's own HTTP/1.1 upstream clients (the listen engine's, and the
+ * serve engine's http1 transport) must get right that a well-behaved
  * backend never tests: interim responses, bodies ended by close, Connection:
  * close, garbage, truncation, keep-alive reuse, a backend closing a kept-alive
  * connection as it is reused, and big bodies. Backends: tests/fixtures/raw-backend.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cleanupAfterAll, ROOT, spawnTracked, startFulcrum, tempDir, type Running } from "../helpers/procs.ts";
+import { cleanupAfterAll, ROOT, spawnTracked, startFulcrum, tempDir, TEST_ENGINE, type Running } from "../helpers/procs.ts";
 
 cleanupAfterAll();
 
@@ -35,7 +36,7 @@ const connections = async () => Number(await (await fetch(`${raw.url}/connection
 beforeAll(async () => {
   raw = await rawBackend();
   lb = await startFulcrum(["--config", http1Config(raw.url)]);
-  expect(lb.stdout.text).toContain("upstream transport: http1");
+  expect(lb.stdout.text).toContain(TEST_ENGINE === "listen" ? "Engine: listen" : "upstream transport: http1");
 });
 afterAll(async () => {
   await lb.stop();

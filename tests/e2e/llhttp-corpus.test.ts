@@ -13,49 +13,24 @@ import { splitMessages } from "../helpers/http1-messages.ts";
 import { caseOutcome, strictCases, type LlhttpCase } from "../helpers/llhttp-corpus.ts";
 import { cleanupAfterAll, startFulcrum, tempDir, type Running } from "../helpers/procs.ts";
 import { raw, statusesOf } from "../helpers/raw-http.ts";
+import { startRawRecorder, type RawRecorder } from "../helpers/raw-recorder.ts";
 
 cleanupAfterAll();
 
-interface Arrival {
-  method: string;
-  path: string;
-  body: string;
-}
-const arrived: Arrival[] = [];
-let recorder: Bun.TCPSocketListener<{ bytes: Buffer; answered: number }>;
+let recorder: RawRecorder;
 let lb: Running;
 
 beforeAll(async () => {
-  // A raw recorder: it reads the bytes Fulcrum sends and answers each complete message, so targets
-  // and bodies are seen exactly as forwarded (Bun.serve would normalise the target and drop GET bodies).
-  recorder = Bun.listen<{ bytes: Buffer; answered: number }>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open(socket) {
-        socket.data = { bytes: Buffer.alloc(0), answered: 0 };
-      },
-      data(socket, chunk) {
-        const state = socket.data;
-        state.bytes = Buffer.concat([state.bytes, chunk]);
-        const messages = splitMessages(state.bytes, { requireHost: false }).messages.filter((m) => m.complete);
-        for (const m of messages.slice(state.answered)) {
-          if (m.url !== "/health") arrived.push({ method: m.method, path: m.url, body: Buffer.from(m.body).toString("latin1") });
-          socket.write("HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nrecorded");
-        }
-        state.answered = messages.length;
-      },
-    },
-  });
+  recorder = startRawRecorder();
   const dir = tempDir({
-    "lb.json": JSON.stringify({ listen: { port: 0, hostname: "127.0.0.1" }, backends: [`http://127.0.0.1:${recorder.port}`], proxy: { engine: "listen" }, health: { interval: 60_000 }, log: { access: false } }),
+    "lb.json": JSON.stringify({ listen: { port: 0, hostname: "127.0.0.1" }, backends: [recorder.url], proxy: { engine: "listen" }, health: { interval: 60_000 }, log: { access: false } }),
   });
   lb = await startFulcrum(["--config", `${dir}/lb.json`]);
 });
 
 afterAll(async () => {
   await lb?.stop();
-  recorder?.stop(true);
+  recorder?.stop();
 });
 
 /** The case's bytes with `Host: llhttp.test` added to its first head when that has none. */
@@ -85,9 +60,10 @@ test("every strict llhttp case reaches the backend exactly as the parser predict
     const predicted = splitMessages(input);
     const forwarded = predicted.messages.filter((m) => m.complete);
     const answers = forwarded.length + (predicted.error && predicted.error.status > 0 ? 1 : 0);
-    arrived.length = 0;
+    recorder.arrived.length = 0;
     const reply = await raw(lb.port, input, { until: (t) => statusesOf(t).length >= answers, timeoutMs: answers === 0 ? 300 : 2000 });
     await Bun.sleep(20);
+    const arrived = recorder.arrived.filter((m) => m.url !== "/health").map((m) => ({ method: m.method, path: m.url, body: Buffer.from(m.body).toString("latin1") }));
     const expected = forwarded.map((m) => ({ method: m.method, path: pathOf(m.url), body: Buffer.from(m.body).toString("latin1") }));
     const problems: string[] = [];
     if (JSON.stringify(arrived) !== JSON.stringify(expected)) problems.push(`backend got ${JSON.stringify(arrived)}, expected ${JSON.stringify(expected)}`);
