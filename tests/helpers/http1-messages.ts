@@ -20,6 +20,8 @@ export interface ParsedMessage {
 
 export interface SplitResult {
   readonly messages: ParsedMessage[];
+  /** Where each complete message ends in the input (the index after its last byte). */
+  readonly ends: number[];
   /** Why the stream was refused (after `messages`), with the status Fulcrum answers. */
   readonly error?: { readonly status: number; readonly reason: string };
 }
@@ -29,6 +31,7 @@ const CRLF2 = Buffer.from("\r\n\r\n");
 export function splitMessages(input: Uint8Array, options: ParseOptions = {}): SplitResult {
   const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const messages: ParsedMessage[] = [];
+  const ends: number[] = [];
   let pos = 0;
   while (pos < bytes.length) {
     for (let i = 0; i < 4 && bytes[pos] === 13 && bytes[pos + 1] === 10; i++) pos += 2;
@@ -36,10 +39,10 @@ export function splitMessages(input: Uint8Array, options: ParseOptions = {}): Sp
     const end = bytes.indexOf(CRLF2, pos);
     if (end < 0) {
       const problem = checkPartialHead(bytes.toString("latin1", pos));
-      return problem ? { messages, error: problem } : { messages };
+      return problem ? { messages, ends, error: problem } : { messages, ends };
     }
     const head = parseRequestHead(bytes.toString("latin1", pos, end), options);
-    if (isHeadError(head)) return { messages, error: head };
+    if (isHeadError(head)) return { messages, ends, error: head };
     pos = end + 4;
     const base = { method: head.method, url: head.target, version: `1.${head.minor}`, headers: fieldList(head) };
     if (head.chunked) {
@@ -48,21 +51,23 @@ export function splitMessages(input: Uint8Array, options: ParseOptions = {}): Sp
       try {
         pos = decoder.push(bytes, pos);
       } catch (error) {
-        return { messages, error: { status: 400, reason: (error as ChunkedError).message } };
+        return { messages, ends, error: { status: 400, reason: (error as ChunkedError).message } };
       }
       for (const piece of decoder.pieces) parts.push(piece);
       messages.push({ ...base, body: Buffer.concat(parts), complete: decoder.done });
       if (!decoder.done) break;
+      ends.push(pos);
     } else {
       const length = Math.max(0, head.contentLength);
       const body = bytes.subarray(pos, Math.min(bytes.length, pos + length));
       pos += body.length;
       messages.push({ ...base, body, complete: body.length === length });
       if (body.length < length) break;
+      ends.push(pos);
     }
     // A WebSocket handshake: what follows is the tunnel's bytes, not requests.
     if (head.websocket) break;
-    if (!head.keepAlive && pos < bytes.length) return { messages, error: { status: 0, reason: "data after a request that closes the connection (ignored)" } };
+    if (!head.keepAlive && pos < bytes.length) return { messages, ends, error: { status: 0, reason: "data after a request that closes the connection (ignored)" } };
   }
-  return { messages };
+  return { messages, ends };
 }
