@@ -3,7 +3,7 @@
  * connection count, variants interleaved round by round (so a noisy minute hits
  * all of them), medians reported with ratios to the first variant.
  *
- *   bun bench/ab.ts                                   # transports: fetch vs http1
+ *   bun bench/ab.ts                                   # engines: listen vs serve
  *   bun bench/ab.ts --variants features               # access log, strategies, ... on and off
  *   bun bench/ab.ts --rounds 5 --duration 8 --conns 64,256
  *
@@ -22,15 +22,15 @@ const duration = Number(arg("duration", "6"));
 const conns = arg("conns", "64,256").split(",").map(Number);
 
 const VARIANT_SETS: Record<string, Record<string, object>> = {
-  transports: {
-    fetch: { proxy: { transport: "fetch" } },
-    http1: { proxy: { transport: "http1" } },
+  engines: {
+    listen: { proxy: { engine: "listen" } },
+    serve: { proxy: { engine: "serve" } },
   },
   "body limit": {
-    http1: { proxy: { transport: "http1" } },
-    "http1, maxBodySize 8 GiB": { proxy: { transport: "http1", maxBodySize: 8 * 1024 ** 3 } },
-    fetch: { proxy: { transport: "fetch" } },
-    "fetch, maxBodySize 8 GiB": { proxy: { transport: "fetch", maxBodySize: 8 * 1024 ** 3 } },
+    listen: { proxy: { engine: "listen" } },
+    "listen, maxBodySize 8 GiB": { proxy: { engine: "listen", maxBodySize: 8 * 1024 ** 3 } },
+    serve: { proxy: { engine: "serve" } },
+    "serve, maxBodySize 8 GiB": { proxy: { engine: "serve", maxBodySize: 8 * 1024 ** 3 } },
   },
   features: {
     baseline: {},
@@ -49,7 +49,7 @@ const VARIANT_SETS: Record<string, Record<string, object>> = {
     redis: { rateLimit: { requestsPerSecond: 1e6, burst: 1e6, store: "redis" }, bench: { redis: true } },
   },
 };
-const variants = VARIANT_SETS[arg("variants", "transports")];
+const variants = VARIANT_SETS[arg("variants", "engines")];
 if (!variants) throw new Error(`--variants: one of ${Object.keys(VARIANT_SETS).join(", ")}`);
 
 

@@ -3,8 +3,8 @@
  * fixture backends, drives it with wrk, stops it (the profile is written on
  * exit) and prints the top self-time functions and the share per source file.
  *
- *   bun bench/profile.ts                          # 64 connections, 10 s, default transport
- *   bun bench/profile.ts --conns 256 --duration 15 --transport fetch --top 30
+ *   bun bench/profile.ts                          # 64 connections, 10 s, the default engine (listen)
+ *   bun bench/profile.ts --conns 256 --duration 15 --engine serve --top 30
  *
  * Everything listens on 127.0.0.1 and is stopped by PID at the end. The
  * profile file stays in the printed temp directory (open it in Chrome DevTools).
@@ -16,7 +16,7 @@ import { arg, cleanup, ROOT, spawnUntil } from "./procs.ts";
 
 const conns = Number(arg("conns", "64"));
 const duration = Number(arg("duration", "10"));
-const transport = arg("transport", "http1");
+const engine = arg("engine", "listen");
 const top = Number(arg("top", "25"));
 
 interface CallFrame {
@@ -68,7 +68,7 @@ try {
       backends: backends.map((b) => `http://127.0.0.1:${b.match[1]}`),
       strategy: "round-robin",
       log: { access: false },
-      proxy: { transport },
+      proxy: { engine },
     }),
   );
   const lb = await spawnUntil(["bun", "--cpu-prof", `--cpu-prof-dir=${dir}`, "run", "src/main.ts", "--config", config], /Load balancer running on port (\d+)/);
@@ -83,7 +83,7 @@ try {
   if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
   const { total, functions, files } = summarize(JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile);
   const pct = (ms: number) => `${((ms / total) * 100).toFixed(1)}%`;
-  console.log(`\n### Fulcrum CPU profile: ${transport}, wrk -c${conns} -d${duration}s, ${requests.toLocaleString("en")} requests (+2 s warm-up)\n`);
+  console.log(`\n### Fulcrum CPU profile: ${engine} engine, wrk -c${conns} -d${duration}s, ${requests.toLocaleString("en")} requests (+2 s warm-up)\n`);
   console.log(`Samples cover ${(total / 1000).toFixed(1)} s of the main thread (idle time included as "(idle)" when Bun reports it).\n`);
   console.log("| self | function |\n|---:|---|");
   for (const [name, ms] of functions.slice(0, top)) console.log(`| ${pct(ms)} | \`${name}\` |`);

@@ -1,5 +1,5 @@
 /**
- * One running balancer: the pool, the request path (traffic.ts), managed
+ * One running balancer: the pool, the request path (proxy/traffic.ts), managed
  * instances and autoscaling, the scheduler, `Bun.serve`, and the operations an
  * operator triggers (reload, rolling restart, admin API, shutdown).
  */
@@ -7,7 +7,7 @@ import { ConfigError, formatIssue } from "./config/fields.ts";
 import { fixedAtStart, notBuiltYet } from "./config/not-built.ts";
 import type { ResolvedConfig } from "./config/schema.ts";
 import { diffBackends } from "./decide/backend-diff.ts";
-import { pathOf } from "./decide/request.ts";
+import { pathOf } from "./proxy/serve/request-checks.ts";
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from "./decide/restart.ts";
 import { createAdminActions } from "./admin-actions.ts";
 import { createAdmin } from "./http/admin.ts";
@@ -26,9 +26,8 @@ import { Pool } from "./runtime/pool.ts";
 import { runScheduler } from "./runtime/scheduler.ts";
 import { SeriesSampler, TrafficSeries } from "./runtime/series.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
-import { buildTraffic, createRateLimiter, createTransport, type Traffic } from "./traffic.ts";
+import { buildTraffic, createRateLimiter, type Traffic } from "./proxy/traffic.ts";
 import type { RateLimiter } from "./runtime/rate-limit.ts";
-import type { Transport } from "./runtime/upstream/transport.ts";
 import type { OwnEndpoints } from "./proxy/listen/context.ts";
 import { ListenEdge } from "./proxy/listen/edge.ts";
 import { Upstreams } from "./proxy/listen/upstream.ts";
@@ -75,7 +74,6 @@ export class Balancer {
   readonly supervisor: Supervisor | undefined;
   readonly autoscaler: Autoscaler | undefined;
   #traffic: Traffic;
-  #transport: Transport;
   #limiter: RateLimiter | undefined;
   #edge: Edge | ListenEdge | undefined;
   /** The balancer's own endpoints when they share the listen port. */
@@ -108,7 +106,6 @@ export class Balancer {
     if (!this.#worker) this.#seriesSampler = new SeriesSampler(this.pool, this.#series, () => this.supervisor?.desired ?? 0);
     const worker = this.#worker;
     this.#events = new EventStreams({ series: this.#series, status: () => (worker ? worker.status : statusBody(this.status())) });
-    this.#transport = createTransport(config.proxy);
     this.#limiter = createRateLimiter(config, log);
     this.#traffic = this.#buildTraffic(config);
   }
@@ -131,7 +128,7 @@ export class Balancer {
     const { autoscaler } = this;
     const worker = this.#worker;
     const coldStart = worker && config.instances ? () => worker.coldStart() : autoscaler ? () => autoscaler.coldStart() : undefined;
-    return buildTraffic(config, this.pool, this.#log, this.#transport, {
+    return buildTraffic(config, this.pool, this.#log, {
       coldStart,
       limiter: this.#limiter,
       upstreams: this.#upstreams,
@@ -193,7 +190,7 @@ export class Balancer {
     if (statics.length > 0) this.#log.info(`Backend servers: ${statics.map((b) => b.url).join(", ")}`);
     this.#log.info(`Health checker started (checking every ${this.#config.health.interval / 1000}s)`);
     this.#log.info(`Strategy: ${this.#traffic.strategy.name}`);
-    this.#log.info(proxy.engine === "listen" ? "Engine: listen (Bun.listen edge, pooled HTTP/1.1 upstreams)" : `Engine: serve (Bun.serve), upstream transport: ${this.#transport.name}`);
+    this.#log.info(proxy.engine === "listen" ? "Engine: listen (Bun.listen edge, pooled HTTP/1.1 upstreams)" : "Engine: serve (Bun.serve + fetch())");
     for (const warning of notBuiltYet(this.#config)) this.#log.warn(warning);
   }
 
@@ -277,10 +274,6 @@ export class Balancer {
     this.#log.configure(next.log);
     if (prev.scaling.stableWindow !== next.scaling.stableWindow || prev.scaling.panicWindow !== next.scaling.panicWindow) this.#sampler.resize(next.scaling);
     this.#config = next;
-    if (prev.proxy.transport !== next.proxy.transport || prev.proxy.connectTimeout !== next.proxy.connectTimeout) {
-      this.#transport.close();
-      this.#transport = createTransport(next.proxy);
-    }
     if (!Bun.deepEquals(prev.rateLimit, next.rateLimit) || prev.cluster.redis !== next.cluster.redis) {
       this.#limiter?.close();
       this.#limiter = createRateLimiter(next, this.#log);
@@ -309,7 +302,6 @@ export class Balancer {
     }
     await workersStopped;
     this.#adminServer?.stop(true);
-    this.#transport.close();
     this.#upstreams.close();
     this.#limiter?.close();
     this.#traffic.close();

@@ -6,6 +6,9 @@ export function notBuiltYet(config: ResolvedConfig): string[] {
   if (config.cluster.redis && config.rateLimit?.store !== "redis") {
     warnings.push("cluster.redis is only used by rateLimit.store \"redis\": workers share their state with the primary process, not through Redis");
   }
+  if (config.proxy.retiredTransport) {
+    warnings.push("proxy.transport no longer has an effect: the listen engine (the default) has its own HTTP/1.1 client, the serve engine uses fetch(); choose with proxy.engine");
+  }
   return warnings;
 }
 
@@ -17,6 +20,7 @@ export function fixedAtStart(config: ResolvedConfig) {
     cluster: config.cluster,
     "proxy.idleTimeout": config.proxy.idleTimeout,
     "proxy.maxBodySize": config.proxy.maxBodySize,
+    "proxy.engine": config.proxy.engine,
     instances: config.instances === null ? "none" : "configured",
   };
 }

@@ -112,12 +112,12 @@ export interface Config {
     preserveHost?: boolean;
     /** Peers whose `X-Forwarded-*` headers are believed: `true`, or a list of CIDRs. @default false */
     trustProxy?: boolean | string[];
-    /** How requests reach backends: Fulcrum's pooled HTTP/1.1 client, or Bun's `fetch()`. @default "http1" */
+    /** Retired: accepted and ignored (with a warning). The serve engine uses `fetch()`, the listen engine its own client. */
     transport?: "fetch" | "http1";
     /**
      * The HTTP edge: `"listen"`, Fulcrum's own HTTP/1.1 server on `Bun.listen`
      * (raw sockets, strict parsing, pipelining), or `"serve"`, the original
-     * `Bun.serve` + `fetch()` path. @default "serve"
+     * `Bun.serve` + `fetch()` path. @default "listen"
      */
     engine?: "listen" | "serve";
     /** A whole request head must arrive within this long, else 408 and close (nginx `client_header_timeout`). @default 10000 */
@@ -215,7 +215,8 @@ export interface ResolvedConfig {
     readonly preserveHost: boolean;
     /** `true` trusts every peer; a list trusts peers inside those CIDRs. */
     readonly trustProxy: boolean | readonly string[];
-    readonly transport: "fetch" | "http1";
+    /** `proxy.transport` was set: it no longer does anything (a warning says so at start). */
+    readonly retiredTransport: boolean;
     readonly engine: "listen" | "serve";
     readonly headerTimeout: number;
     readonly maxConnections: number;

@@ -202,8 +202,9 @@ function readProxy(root: Fields): ResolvedConfig["proxy"] {
     maxBodySize: f.number("maxBodySize", 104_857_600, { integer: true, min: 0 }),
     preserveHost: f.boolean("preserveHost", true),
     trustProxy: readTrustProxy(f),
-    transport: f.oneOf("transport", ["fetch", "http1"] as const, "http1"),
-    engine: f.oneOf("engine", ["listen", "serve"] as const, "serve"),
+    // Retired (the serve engine always uses fetch(), the listen engine its own client): still accepted, with a warning at start.
+    retiredTransport: f.has("transport") ? (f.oneOf("transport", ["fetch", "http1"] as const, "fetch"), true) : false,
+    engine: f.oneOf("engine", ["listen", "serve"] as const, "listen"),
     headerTimeout: f.duration("headerTimeout", 10_000, 1),
     maxConnections: f.number("maxConnections", 10_000, { integer: true, min: 1 }),
   };

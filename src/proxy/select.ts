@@ -7,7 +7,12 @@
  *    is a better bet than none: it is kept out of rotation because of recent
  *    failures, not because it is known to be down (Envoy spreads over every
  *    host in the same spirit when too few are left, its panic mode);
- * 3. none at all: undefined. Only then does the client hear "no backend"
+ * 3. for a retry only (the request already failed elsewhere): its pick among
+ *    backends that probes call unhealthy. A probe that ran just before a
+ *    restarted backend came back marks it down for a whole interval; when the
+ *    other backend dies in that interval, this is the one that answers. A
+ *    first attempt never goes there: with nothing healthy it gets a 503;
+ * 4. none at all: undefined. Only then does the client hear "no backend"
  *    (503 when nothing was tried, 502 when every backend tried failed).
  *
  * A retry never goes back to a backend that already failed this request.
@@ -23,5 +28,7 @@ export function selectBackend<B extends BackendView>(
 ): B | undefined {
   const chosen = tried ? pickEligible(strategy, pool, ctx, (b) => b.available && !tried.includes(b)) : (strategy.pick(pool, ctx) as B | undefined);
   if (chosen) return chosen;
-  return pickEligible(strategy, pool, ctx, (b) => b.state === "healthy" && !tried?.includes(b));
+  const ejected = pickEligible(strategy, pool, ctx, (b) => b.state === "healthy" && !tried?.includes(b));
+  if (ejected || !tried || tried.length === 0) return ejected;
+  return pickEligible(strategy, pool, ctx, (b) => b.state === "unhealthy" && !tried.includes(b));
 }

@@ -1,13 +1,12 @@
 /**
- * What Fulcrum's own HTTP/1.1 upstream clients (the listen engine's, and the
- * serve engine's http1 transport) must get right that a well-behaved
+ * What the listen engine's own HTTP/1.1 upstream client must get right that a well-behaved
  * backend never tests: interim responses, bodies ended by close, Connection:
  * close, garbage, truncation, keep-alive reuse, a backend closing a kept-alive
  * connection as it is reused, and big bodies. Backends: tests/fixtures/raw-backend.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cleanupAfterAll, ROOT, spawnTracked, startFulcrum, tempDir, TEST_ENGINE, type Running } from "../helpers/procs.ts";
+import { cleanupAfterAll, ROOT, spawnTracked, startFulcrum, tempDir, type Running } from "../helpers/procs.ts";
 
 cleanupAfterAll();
 
@@ -22,7 +21,7 @@ function http1Config(backend: string): string {
     "lb.json": JSON.stringify({
       listen: { port: 0, hostname: "127.0.0.1" },
       backends: [backend],
-      proxy: { transport: "http1", retries: 0 },
+      proxy: { engine: "listen", retries: 0 },
       health: { interval: 60_000, eject: { consecutiveFailures: 0 } },
     }),
   });
@@ -36,13 +35,13 @@ const connections = async () => Number(await (await fetch(`${raw.url}/connection
 beforeAll(async () => {
   raw = await rawBackend();
   lb = await startFulcrum(["--config", http1Config(raw.url)]);
-  expect(lb.stdout.text).toContain(TEST_ENGINE === "listen" ? "Engine: listen" : "upstream transport: http1");
+  expect(lb.stdout.text).toContain("Engine: listen");
 });
 afterAll(async () => {
   await lb.stop();
 });
 
-describe("http1 transport", () => {
+describe("upstream HTTP/1.1 client", () => {
   test("keeps connections alive: 20 requests in a row open at most one new connection", async () => {
     await fetch(lb.url);
     const before = await connections();
@@ -101,7 +100,7 @@ describe("http1 transport", () => {
     const dropping = await rawBackend("--drop-reused");
     const proxy = await startFulcrum(["--config", http1Config(dropping.url)]);
     for (let i = 0; i < 5; i++) {
-      // retries: 0 and one backend: a 200 here can only come from the transport's own retry.
+      // retries: 0 and one backend: a 200 here can only come from the client's own retry.
       expect(await (await fetch(proxy.url)).text()).toBe("raw ok");
       expect((await fetch(`${proxy.url}/x`, { method: "PUT", body: "small replayable body" })).status).toBe(200);
     }

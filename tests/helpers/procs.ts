@@ -17,7 +17,7 @@ export const FIXTURE_BACKEND = join(ROOT, "tests/fixtures/backend.ts");
 const started = new Set<Subprocess>();
 
 /** The engine e2e suites run on: FULCRUM_TEST_ENGINE, else Fulcrum's default. */
-export const TEST_ENGINE: "listen" | "serve" = process.env.FULCRUM_TEST_ENGINE === "listen" ? "listen" : process.env.FULCRUM_TEST_ENGINE === "serve" ? "serve" : "serve";
+export const TEST_ENGINE: "listen" | "serve" = process.env.FULCRUM_TEST_ENGINE === "listen" ? "listen" : process.env.FULCRUM_TEST_ENGINE === "serve" ? "serve" : "listen";
 
 /** Call once at the top of an e2e file: kills what it started afterwards, and gives its tests 30 s. */
 export function cleanupAfterAll(): void {
@@ -126,7 +126,6 @@ export async function startFulcrum(
   options: { cwd?: string; env?: Record<string, string | undefined>; readyTimeoutMs?: number } = {},
 ): Promise<Running> {
   const proxy: Record<string, string> = {};
-  if (process.env.FULCRUM_TEST_TRANSPORT) proxy.transport = process.env.FULCRUM_TEST_TRANSPORT;
   if (process.env.FULCRUM_TEST_ENGINE) proxy.engine = process.env.FULCRUM_TEST_ENGINE;
   if (Object.keys(proxy).length > 0) args = withProxySettings(args, proxy);
   const spawned = spawnTracked(["bun", MAIN, ...args], { cwd: options.cwd, env: { PORT: undefined, ...options.env } });
@@ -140,8 +139,8 @@ export async function startFulcrum(
 }
 
 /**
- * FULCRUM_TEST_ENGINE=listen (or FULCRUM_TEST_TRANSPORT=fetch) runs a suite on
- * another engine or upstream transport (tests/e2e/engines.test.ts does): a JSON
+ * FULCRUM_TEST_ENGINE=serve runs a suite on the other engine
+ * (tests/e2e/engines.test.ts does): a JSON
  * config gets those `proxy` settings, and flags-only runs are turned into an
  * equivalent JSON config.
  */
@@ -151,21 +150,22 @@ function withProxySettings(args: string[], settings: Record<string, string>): st
     return i >= 0 ? args[i + 1] : undefined;
   };
   const configFile = flag("--config");
-  let config: Record<string, unknown>;
   if (configFile) {
+    // Edited in place, so that a test that rewrites or reloads its file keeps talking to the same one.
     if (!configFile.endsWith(".json")) return args;
-    config = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
-  } else {
-    const backends = args.filter((_, i) => args[i - 1] === "--backend");
-    config = { listen: { port: Number(flag("--port") ?? 4000) }, backends };
-    if (flag("--strategy")) config.strategy = flag("--strategy");
+    const config = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
+    config.proxy = { ...(config.proxy as object | undefined), ...settings };
+    writeFileSync(configFile, JSON.stringify(config));
+    return args;
   }
-  config.proxy = { ...(config.proxy as object | undefined), ...settings };
+  const backends = args.filter((_, i) => args[i - 1] === "--backend");
+  const config: Record<string, unknown> = { listen: { port: Number(flag("--port") ?? 4000) }, backends, proxy: settings };
+  if (flag("--strategy")) config.strategy = flag("--strategy");
   const file = join(tempDir(), "with-proxy-settings.json");
   writeFileSync(file, JSON.stringify(config));
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    if (["--config", "--backend", "--strategy", "--port"].includes(args[i] as string)) i++;
+    if (["--backend", "--strategy", "--port"].includes(args[i] as string)) i++;
     else rest.push(args[i] as string);
   }
   return ["--config", file, ...rest];

@@ -49,6 +49,15 @@ describe("selectBackend", () => {
     expect(selectBackend(new RoundRobin(), [back, dead], ctx(), [dead])?.id).toBe("a");
   });
 
+  test("a retry, with nothing healthy left, tries a backend probes call unhealthy; a first attempt does not", () => {
+    const failed = backend("a");
+    const down = backend("b", { available: false, state: "unhealthy" });
+    const stopped = backend("c", { available: false, state: "stopped" });
+    expect(selectBackend(new RoundRobin(), [failed, down, stopped], ctx(), [failed])?.id).toBe("b");
+    expect(selectBackend(new RoundRobin(), [down, stopped], ctx(), undefined)).toBeUndefined();
+    expect(selectBackend(new RoundRobin(), [failed, down, stopped], ctx(), [failed, down])).toBeUndefined();
+  });
+
   test("nothing actively healthy: no backend (the edge answers 503)", () => {
     const pool = [backend("a", { available: false, state: "unhealthy" }), backend("b", { available: false, state: "draining" }), backend("c", { available: false, state: "starting" })];
     expect(selectBackend(new RoundRobin(), pool, ctx(), undefined)).toBeUndefined();

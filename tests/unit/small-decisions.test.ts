@@ -40,7 +40,7 @@ describe("which instance a scale-down stops", () => {
   });
 });
 
-import { normalizeContentLength, pathOf, rejectRequest } from "../../src/decide/request.ts";
+import { normalizeContentLength, pathOf, rejectRequest } from "../../src/proxy/serve/request-checks.ts";
 
 describe("request checks at the edge", () => {
   test("the path is kept whether Bun gives an absolute URL or only the path", () => {

@@ -1,15 +1,15 @@
 /**
  * The serve engine's server: the design card's shape, one `Bun.serve` fetch
- * handler streaming every request through the configured transport (Bun's
- * `fetch()` or the pooled HTTP/1.1 client) to a backend chosen by the strategy,
+ * handler streaming every request through Bun's `fetch()` to a backend chosen
+ * by the strategy,
  * and WebSockets relayed frame by frame. Kept small and simple as the
  * reference the listen engine is tested against.
  */
 import type { Logger } from "../../runtime/log.ts";
-import type { Traffic } from "../../traffic.ts";
-import { pathOf } from "../../decide/request.ts";
-import { refuse } from "../../http/edge.ts";
-import { relayHandlers, type WsData } from "../../runtime/websocket.ts";
+import type { Traffic } from "../traffic.ts";
+import { refuse } from "./refuse.ts";
+import { pathOf } from "./request-checks.ts";
+import { relayHandlers, type WsData } from "./websocket.ts";
 import type { OwnEndpoints } from "../listen/context.ts";
 
 export interface Edge {

@@ -1,27 +1,27 @@
 /**
- * The per-config request path: strategy, HTTP proxy and WebSocket upgrade,
- * built from one resolved config. A reload builds a new one; the pool and
- * WebSocket relay handlers stay.
+ * The per-config request path, for both engines: the strategy (with slow
+ * start), who is trusted, the rate limit, and what each engine needs on top
+ * (the serve engine's proxy and WebSocket upgrade, the listen engine's
+ * context). A reload builds a new one; the pool, the listen engine's upstream
+ * connections and the WebSocket relay handlers stay.
  */
-import { cidrContains, parseCidr, parseIp } from "./config/cidr.ts";
-import type { KeySource, ResolvedConfig } from "./config/schema.ts";
-import { believedClientIp } from "./decide/headers.ts";
-import { rateLimitKey, retryAfterSeconds, type RateLimitVerdict } from "./decide/rate-limit.ts";
-import type { Logger } from "./runtime/log.ts";
-import type { Pool } from "./runtime/pool.ts";
-import { createProxy, type ProxyHandler } from "./runtime/proxy.ts";
-import { MemoryRateLimiter, type RateLimiter } from "./runtime/rate-limit.ts";
-import { RedisRateLimiter } from "./runtime/rate-limit-redis.ts";
-import { Http1Transport } from "./runtime/upstream/http1.ts";
-import { fetchTransport, type Transport } from "./runtime/upstream/transport.ts";
-import { createWebSocketUpgrade } from "./runtime/websocket.ts";
-import { createStrategy } from "./strategies/index.ts";
-import { withSlowStart } from "./strategies/slow-start.ts";
-import type { Strategy } from "./types.ts";
-import type { ListenContext, OwnEndpoints } from "./proxy/listen/context.ts";
-import type { Upstreams } from "./proxy/listen/upstream.ts";
-import { requestIds } from "./proxy/request-id.ts";
-import { failureAsResponse } from "./proxy/failures.ts";
+import { cidrContains, parseCidr, parseIp } from "../config/cidr.ts";
+import type { KeySource, ResolvedConfig } from "../config/schema.ts";
+import { believedClientIp } from "../decide/headers.ts";
+import { rateLimitKey, retryAfterSeconds, type RateLimitVerdict } from "../decide/rate-limit.ts";
+import type { Logger } from "../runtime/log.ts";
+import type { Pool } from "../runtime/pool.ts";
+import { MemoryRateLimiter, type RateLimiter } from "../runtime/rate-limit.ts";
+import { RedisRateLimiter } from "../runtime/rate-limit-redis.ts";
+import { createStrategy } from "../strategies/index.ts";
+import { withSlowStart } from "../strategies/slow-start.ts";
+import type { Strategy } from "../types.ts";
+import { failureAsResponse } from "./failures.ts";
+import type { ListenContext, OwnEndpoints } from "./listen/context.ts";
+import type { Upstreams } from "./listen/upstream.ts";
+import { requestIds } from "./request-id.ts";
+import { createProxy, type ProxyHandler } from "./serve/proxy.ts";
+import { createWebSocketUpgrade } from "./serve/websocket.ts";
 
 export interface Traffic {
   readonly strategy: Strategy;
@@ -37,7 +37,6 @@ export function buildTraffic(
   config: ResolvedConfig,
   pool: Pool,
   log: Logger,
-  transport: Transport,
   hooks: {
     coldStart: (() => Promise<boolean>) | undefined;
     limiter: RateLimiter | undefined;
@@ -67,7 +66,6 @@ export function buildTraffic(
     isTrusted,
     clientIp,
     coldStart,
-    transport,
   });
   const upgrade = createWebSocketUpgrade({
     pool,
@@ -135,13 +133,6 @@ export function createRateLimiter(config: ResolvedConfig, log: Logger): RateLimi
   if (!limit) return undefined;
   if (limit.store === "redis" && config.cluster.redis) return new RedisRateLimiter(config.cluster.redis, limit, log);
   return new MemoryRateLimiter(limit);
-}
-
-/** Idle upstream connections of the http1 transport close after this (below common 5 s backend keep-alive timeouts). */
-const UPSTREAM_IDLE_MS = 4000;
-
-export function createTransport(proxy: ResolvedConfig["proxy"]): Transport {
-  return proxy.transport === "http1" ? new Http1Transport({ connectTimeout: proxy.connectTimeout, idleTimeout: UPSTREAM_IDLE_MS }) : fetchTransport;
 }
 
 function trustMatcher(trust: boolean | readonly string[]): (ip: string) => boolean {

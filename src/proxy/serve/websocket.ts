@@ -7,12 +7,12 @@
  * binary as binary, close codes and reasons kept.
  */
 import type { ServerWebSocket } from "bun";
-import { forwardRequestHeaders, upstreamHost } from "../decide/headers.ts";
-import { failureAsResponse } from "../proxy/failures.ts";
-import { selectBackend } from "../proxy/select.ts";
-import type { PickContext, Strategy } from "../types.ts";
-import type { Logger } from "./log.ts";
-import type { Member, Pool } from "./pool.ts";
+import { forwardRequestHeaders, upstreamHost } from "../../decide/headers.ts";
+import { failureAsResponse } from "../failures.ts";
+import { selectBackend } from "../select.ts";
+import type { PickContext, Strategy } from "../../types.ts";
+import type { Logger } from "../../runtime/log.ts";
+import type { Member, Pool } from "../../runtime/pool.ts";
 
 export interface WsData {
   readonly upstream: WebSocket;

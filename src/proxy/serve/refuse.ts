@@ -1,9 +1,9 @@
 /**
  * The first look at every request, before routing: what Fulcrum refuses
- * outright, as HTTP responses (the decisions are in decide/request.ts).
+ * outright, as HTTP responses (the decisions are in request-checks.ts).
  */
-import { normalizeContentLength, rejectRequest } from "../decide/request.ts";
-import { failureAsResponse } from "../proxy/failures.ts";
+import { normalizeContentLength, rejectRequest } from "./request-checks.ts";
+import { failureAsResponse } from "../failures.ts";
 
 /** Requests refused at the edge, before any routing: CONNECT, a bad Host, a bad Content-Length. */
 export function refuse(req: Request): Response | undefined {

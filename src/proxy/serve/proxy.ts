@@ -1,23 +1,22 @@
 /**
- * The HTTP proxy: pick a backend, stream the request to it with `fetch()`,
+ * The serve engine's HTTP proxy: pick a backend, stream the request to it with `fetch()`,
  * stream the answer back. Retries connection failures on another backend when
  * that is safe, and turns "no backend", "no answer", "too slow" into 503, 502, 504.
  * Bodies are never buffered (small idempotent bodies excepted, so they can be
  * retried) and never decoded (`decompress: false`).
  */
-import type { ResolvedConfig } from "../config/schema.ts";
-import { forwardRequestHeaders, stripHopByHop, upstreamHost } from "../decide/headers.ts";
-import { normalizeContentLength } from "../decide/request.ts";
-import { classifyFetchError, countsAsFailure, isIdempotent, retryDelayMs, shouldRetry, type UpstreamFailure } from "../decide/retry.ts";
-import { requestIds } from "../proxy/request-id.ts";
-import { selectBackend } from "../proxy/select.ts";
-import type { PickContext, Strategy } from "../types.ts";
-import type { Logger } from "./log.ts";
-import type { Member, Pool } from "./pool.ts";
+import type { ResolvedConfig } from "../../config/schema.ts";
+import { forwardRequestHeaders, stripHopByHop, upstreamHost } from "../../decide/headers.ts";
+import { classifyFetchError, countsAsFailure, isIdempotent, retryDelayMs, shouldRetry, type UpstreamFailure } from "../../decide/retry.ts";
+import type { Logger } from "../../runtime/log.ts";
+import type { Member, Pool } from "../../runtime/pool.ts";
+import type { PickContext, Strategy } from "../../types.ts";
+import { failureAsResponse } from "../failures.ts";
+import { requestIds } from "../request-id.ts";
+import { selectBackend } from "../select.ts";
 import { Deadlines, type Deadline } from "./deadlines.ts";
 import { WatchedBody, type ClientBodyFailure } from "./request-body.ts";
-import { Cancellation, type Transport } from "./upstream/transport.ts";
-import { failureAsResponse } from "../proxy/failures.ts";
+import { normalizeContentLength } from "./request-checks.ts";
 
 /** Idempotent requests with bodies up to this size are buffered so a retry can resend them. */
 const REPLAYABLE_BODY_LIMIT = 1 << 20;
@@ -35,8 +34,6 @@ export interface ProxyDeps {
   readonly clientIp: (peerIp: string, req: Request) => string;
   /** Called when no backend is available; resolves true once one is (scale from zero). */
   readonly coldStart?: () => Promise<boolean>;
-  /** How requests reach backends: fetch() or the pooled HTTP/1.1 client. */
-  readonly transport: Transport;
 }
 
 /** The server the request came in on: a streamed upload turns Bun's idle timer off for it (the timer ignores body bytes). */
@@ -113,10 +110,10 @@ export function createProxy(deps: ProxyDeps): Proxy {
 
       backend.inflight++;
       backend.totalRequests++;
-      const cancel = new Cancellation();
+      const abort = new AbortController();
       // The response timeout starts once the request is sent: a long upload is not a slow backend.
       let waitStart = performance.now();
-      const deadline: Deadline = { at: Infinity, onExpire: () => cancel.cancel(new DOMException("response timeout", "TimeoutError")) };
+      const deadline: Deadline = { at: Infinity, onExpire: () => abort.abort(new DOMException("response timeout", "TimeoutError")) };
       let answered = false;
       const startClock = () => {
         if (answered) return;
@@ -126,11 +123,11 @@ export function createProxy(deps: ProxyDeps): Proxy {
       };
       if (watched) watched.whenEnded(startClock);
       else startClock();
-      req.signal.addEventListener("abort", () => cancel.cancel(new DOMException("client went away", "AbortError")), { once: true });
+      req.signal.addEventListener("abort", () => abort.abort(new DOMException("client went away", "AbortError")), { once: true });
 
       let upstream: Response;
       try {
-        upstream = await deps.transport.send(backend, { method, path, headers, body, cancel });
+        upstream = await fetch(backend.url + path, { method, headers, body, redirect: "manual", decompress: false, signal: abort.signal });
       } catch (error) {
         answered = true;
         deadlines.remove(deadline);
