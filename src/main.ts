@@ -3,9 +3,11 @@
  *
  *   bun run src/main.ts [--config FILE] [--port N] [--backend URL ...] [--strategy NAME]
  *                       [--workers N] [--check] [--help] [--version]
+ *   bun run src/main.ts status [--url URL] [--token TOKEN] [--watch]
  */
 import pkg from "../package.json" with { type: "json" };
 import { Balancer, type Role } from "./balancer.ts";
+import { runStatus } from "./cli/status.ts";
 import { WORKER_ENV, WORKER_PORT_ENV } from "./cluster/protocol.ts";
 import { CliError, parseCli, USAGE } from "./config/cli.ts";
 import { ConfigError, formatIssue } from "./config/fields.ts";
@@ -19,9 +21,14 @@ function fail(message: string): never {
 }
 
 async function main(): Promise<void> {
+  const argv = Bun.argv.slice(2);
+  if (argv[0] === "status") {
+    process.exitCode = await runStatus(argv.slice(1), { env: process.env, stdout: process.stdout, stderr: process.stderr });
+    return;
+  }
   let cli;
   try {
-    cli = parseCli(Bun.argv.slice(2));
+    cli = parseCli(argv);
   } catch (error) {
     if (error instanceof CliError) fail(error.message);
     throw error;

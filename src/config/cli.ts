@@ -3,6 +3,8 @@
  *
  *   bun run src/main.ts [--config FILE] [--port N] [--backend URL ...] [--strategy NAME]
  *                       [--workers N] [--check] [--help] [--version]
+ *
+ * (`bun run src/main.ts status ...` is dispatched before this: src/cli/status.ts.)
  */
 import { closest } from "./fields.ts";
 import { numeric, type Override } from "./overrides.ts";
@@ -19,6 +21,11 @@ export interface CliOptions {
 }
 
 export const USAGE = `Usage: bun run src/main.ts [options]
+       bun run src/main.ts status [--url URL] [--token TOKEN] [--watch]
+       (the compiled binary: fulcrum [options], fulcrum status ...)
+
+Commands:
+  status             print a running balancer's /lb-status as a table; see status --help
 
 Options:
   --config FILE      config file (.ts, .js, .json, .yaml) [default: ./lb.config.ts]
@@ -30,7 +37,8 @@ Options:
   --help             show this help
   --version          print the version
 
-Environment: PORT, REDIS_URL, WORKER_COUNT, HEALTH_CHECK_INTERVAL`;
+Environment: PORT, REDIS_URL, WORKER_COUNT, HEALTH_CHECK_INTERVAL
+Docs: docs/configuration.md (every option), docs/deploy.md, docs/migrating.md`;
 
 const VALUE_FLAGS: Readonly<Record<string, string | null>> = {
   "--config": null,

@@ -1,7 +1,8 @@
 /**
  * `bun build --compile` gives one binary that loads the shipped lb.config.ts
  * from disk (src/ is not next to it), runs managed instances with the Bun
- * embedded in itself, and serves the dashboard page embedded in it.
+ * embedded in itself, and serves the dashboard page embedded in it;
+ * `fulcrum status` works there too.
  */
 import { expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
@@ -39,6 +40,12 @@ test("the compiled binary runs the shipped lb.config.ts away from the source tre
   const reader = (events.body as ReadableStream<Uint8Array>).getReader();
   expect(new TextDecoder().decode((await reader.read()).value)).toContain("event: hello");
   await reader.cancel();
+  // `fulcrum status`: the same command line as `bun run src/main.ts status`.
+  const table = spawnTracked([binary, "status", "--url", url], { cwd: deploy, env: { PORT: undefined, PATH: "/nonexistent" } });
+  expect(await table.proc.exited).toBe(0);
+  await Bun.sleep(20);
+  expect(table.stdout.text).toContain(`fulcrum  ${url}  strategy least-load`);
+  for (const { pid } of status.instances) expect(table.stdout.text).toMatch(new RegExp(`^i\\d  \\S+ +${pid}  `, "m"));
   run.proc.kill("SIGTERM");
   expect(await run.proc.exited).toBe(0);
   for (const { pid } of status.instances) expect(isAlive(pid)).toBe(false);
