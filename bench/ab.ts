@@ -26,6 +26,10 @@ const VARIANT_SETS: Record<string, Record<string, object>> = {
     listen: { proxy: { engine: "listen" } },
     serve: { proxy: { engine: "serve" } },
   },
+  memory: {
+    listen: {},
+    "listen, bun --smol": { bench: { smol: true } },
+  },
   "body limit": {
     listen: { proxy: { engine: "listen" } },
     "listen, maxBodySize 8 GiB": { proxy: { engine: "listen", maxBodySize: 8 * 1024 ** 3 } },
@@ -73,6 +77,13 @@ interface Sample {
   conns1k: number;
   /** Non-2xx answers and socket errors wrk saw. */
   errors: number;
+  /** Highest VmRSS of the Fulcrum process during the run, MiB. */
+  peakRssMiB: number;
+}
+
+function rssMiB(pid: number): number {
+  const kib = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Number(kib ?? 0) / 1024;
 }
 
 async function measure(pid: number, port: number, c: number, scrapeMs: number | undefined): Promise<Sample> {
@@ -82,9 +93,12 @@ async function measure(pid: number, port: number, c: number, scrapeMs: number | 
   const scraper = scrapeMs
     ? setInterval(() => void fetch(`http://127.0.0.1:${port}/lb-metrics`).then((r) => r.text()).catch(() => {}), scrapeMs)
     : undefined;
+  let peakRssMiB = rssMiB(pid);
+  const rssTimer = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(pid))), 100);
   const out = await new Response(wrk.stdout).text();
   await wrk.exited;
   clearInterval(scraper);
+  clearInterval(rssTimer);
   const after = cpuTicks(pid);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const p99text = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
@@ -95,6 +109,7 @@ async function measure(pid: number, port: number, c: number, scrapeMs: number | 
     userUs: ((after.user - before.user) * TICK_US) / requests,
     sysUs: ((after.sys - before.sys) * TICK_US) / requests,
     conns1k: ((activeOpens() - opens - c - (scrapeMs ? (duration * 1000) / scrapeMs : 0)) * 1000) / requests,
+    peakRssMiB,
     errors: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((n, x) => n + Number(x), 0) ?? 0),
   };
 }
@@ -122,7 +137,7 @@ try {
   for (let round = 0; round < rounds; round++) {
     const order = names.map((_, i) => names[(i + round) % names.length] as string);
     for (const name of order) {
-      const { bench = {}, ...overlay } = variants[name] as Record<string, object> & { bench?: { scrapeMs?: number; redis?: boolean } };
+      const { bench = {}, ...overlay } = variants[name] as Record<string, object> & { bench?: { scrapeMs?: number; redis?: boolean; smol?: boolean } };
       const config = {
         listen: { port: 0, hostname: "127.0.0.1" },
         backends: urls,
@@ -135,7 +150,7 @@ try {
       };
       const file = join(dir, `${name.replace(/\W+/g, "-")}.json`);
       writeFileSync(file, JSON.stringify(config));
-      const lb = await spawnUntil(["bun", "run", "src/main.ts", "--config", file], /Load balancer running on port (\d+)/);
+      const lb = await spawnUntil(["bun", ...(bench.smol ? ["--smol"] : []), "run", "src/main.ts", "--config", file], /Load balancer running on port (\d+)/);
       const port = Number(lb.match[1]);
       Bun.spawnSync(["wrk", "-t1", "-c64", "-d2s", `http://127.0.0.1:${port}/`]); // warm-up
       for (const c of conns) {
@@ -149,8 +164,8 @@ try {
   }
   for (const c of conns) {
     console.log(`\n### ${c} connections (wrk -t1 -c${c} -d${duration}s, median of ${rounds} rounds)\n`);
-    console.log("| variant | req/s | vs first | p99 ms | CPU µs/req (user+sys) | vs first | new upstream conns/1k | errors |");
-    console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+    console.log("| variant | req/s | vs first | p99 ms | CPU µs/req (user+sys) | vs first | new upstream conns/1k | peak RSS MiB | errors |");
+    console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let base: { rps: number; cpu: number } | undefined;
     for (const name of names) {
       const samples = results.get(`${name}@${c}`) ?? [];
@@ -159,7 +174,7 @@ try {
       const user = median(samples.map((s) => s.userUs));
       base ??= { rps, cpu };
       console.log(
-        `| ${name} | ${Math.round(rps).toLocaleString("en")} | ${(rps / base.rps).toFixed(2)}× | ${median(samples.map((s) => s.p99)).toFixed(2)} | ${cpu.toFixed(1)} (${user.toFixed(1)}+${(cpu - user).toFixed(1)}) | ${(cpu / base.cpu).toFixed(2)}× | ${median(samples.map((s) => s.conns1k)).toFixed(2)} | ${samples.reduce((n, s) => n + s.errors, 0)} |`,
+        `| ${name} | ${Math.round(rps).toLocaleString("en")} | ${(rps / base.rps).toFixed(2)}× | ${median(samples.map((s) => s.p99)).toFixed(2)} | ${cpu.toFixed(1)} (${user.toFixed(1)}+${(cpu - user).toFixed(1)}) | ${(cpu / base.cpu).toFixed(2)}× | ${median(samples.map((s) => s.conns1k)).toFixed(2)} | ${Math.max(...samples.map((s) => s.peakRssMiB)).toFixed(1)} | ${samples.reduce((n, s) => n + s.errors, 0)} |`,
       );
     }
   }

@@ -98,6 +98,10 @@ describe("response heads", () => {
     expect(clientHead(headChunked, { dechunk: false, connection: null })).toBeNull();
   });
 
+  test("a list of identical Content-Lengths is one length", () => {
+    expect(parseResponseHead(head("HTTP/1.1 200 OK", "Content-Length:  5, 5 "), "GET").contentLength).toBe(5);
+  });
+
   test("Transfer-Encoding wins over Content-Length, which is dropped", () => {
     const r = parseResponseHead(head("HTTP/1.1 200 OK", "Content-Length: 5", "Transfer-Encoding: chunked"), "GET");
     expect(r.framing).toBe("chunked");
@@ -131,6 +135,9 @@ describe("response heads", () => {
     ["a bad Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: x"],
     ["conflicting Content-Lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2"],
     ["a folded line", "HTTP/1.1 200 OK\r\nX: 1\r\n 2"],
+    ["a Content-Length of two numbers", "HTTP/1.1 200 OK\r\nContent-Length: 1 2"],
+    ["a list of differing Content-Lengths", "HTTP/1.1 200 OK\r\nContent-Length: 5, 6"],
+    ["an empty Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: "],
   ])("%s is a bad response (502)", (_, text) => {
     expect(() => parseResponseHead(text, "GET")).toThrow(BadResponse);
   });

@@ -19,7 +19,7 @@ const refused = (...lines: string[]) => {
   return isHeadError(head) ? head.status : "accepted";
 };
 
-const facts: ForwardFacts = { peerIp: "10.0.0.9", peerTrusted: false, proto: "http", host: "example.com", requestId: "rid1", body: "none" };
+const facts: ForwardFacts = { peerIp: "10.0.0.9", peerTrusted: false, proto: "http", host: "example.com", requestId: () => "rid1", body: "none" };
 
 describe("request line", () => {
   test("method, target and version are taken as sent", () => {

@@ -26,8 +26,8 @@ export interface ForwardFacts {
   readonly proto: "http" | "https";
   /** The Host to send: the client's (preserveHost) or the backend's. */
   readonly host: string;
-  /** Used when the client sent no X-Request-Id. */
-  readonly requestId: string;
+  /** Makes the X-Request-Id when the client sent none (called only then). */
+  readonly requestId: () => string;
   /** How the body goes upstream. */
   readonly body: "none" | "length" | "chunked";
 }
@@ -56,7 +56,7 @@ export function forwardHead(head: RequestHead, facts: ForwardFacts): string {
   out += `x-forwarded-for: ${head.forwardedFor ? `${head.forwardedFor}, ${facts.peerIp}` : facts.peerIp}\r\n`;
   if (!keepForwarded || head.forwardedProto === null) out += `x-forwarded-proto: ${facts.proto}\r\n`;
   if ((!keepForwarded || head.forwardedHost === null) && head.host !== null) out += `x-forwarded-host: ${head.host}\r\n`;
-  if (head.requestId === null) out += `x-request-id: ${facts.requestId}\r\n`;
+  if (head.requestId === null) out += `x-request-id: ${facts.requestId()}\r\n`;
   if (facts.body === "length") out += `content-length: ${head.contentLength}\r\n`;
   else if (facts.body === "chunked") out += "transfer-encoding: chunked\r\n";
   if (head.websocket) out += `connection: upgrade\r\nupgrade: ${upgradeValue(head)}\r\n`;

@@ -36,7 +36,28 @@ export class BadResponse extends Error {
   override name = "BadResponse";
 }
 
-const DIGITS = /^\d{1,15}$/;
+const NONE: readonly number[] = Object.freeze([]);
+
+/** A Content-Length value: 1–15 digits, or a list of identical ones ("5, 5"); -2 when invalid. */
+function lengthValue(text: string, start: number, end: number): number {
+  let n = -1;
+  let digits = 0;
+  let value = -2;
+  for (let i = start; i <= end; i++) {
+    const c = i < end ? text.charCodeAt(i) : 44; // a final "," closes the last element
+    if (c >= 48 && c <= 57) {
+      if (++digits > 15) return -2;
+      n = (n < 0 ? 0 : n) * 10 + (c - 48);
+    } else if (c === 44) {
+      if (digits === 0 || (value >= 0 && value !== n)) return -2;
+      value = n;
+      n = -1;
+      digits = 0;
+    } else if (c !== 32 && c !== 9) return -2;
+    else if (digits > 0 && i + 1 < end && text.charCodeAt(i + 1) >= 48 && text.charCodeAt(i + 1) <= 57) return -2; // "1 2"
+  }
+  return value;
+}
 
 export function parseResponseHead(text: string, method: string): ResponseHead {
   const lineEnd = text.indexOf("\r\n");
@@ -45,17 +66,20 @@ export function parseResponseHead(text: string, method: string): ResponseHead {
   if (!text.startsWith("HTTP/1.") || (minor !== 0 && minor !== 1) || text.charCodeAt(8) !== 32 || (statusEnd > 12 && text.charCodeAt(12) !== 32)) {
     throw new BadResponse(`bad status line ${JSON.stringify(text.slice(0, Math.min(statusEnd, 80)))}`);
   }
-  const statusText = text.slice(9, 12);
-  if (!/^\d{3}$/.test(statusText)) throw new BadResponse(`bad status code ${JSON.stringify(statusText)}`);
-  const status = Number(statusText);
+  const d0 = text.charCodeAt(9) - 48;
+  const d1 = text.charCodeAt(10) - 48;
+  const d2 = text.charCodeAt(11) - 48;
+  if (!(d0 >= 0 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9)) throw new BadResponse(`bad status code ${JSON.stringify(text.slice(9, 12))}`);
+  const status = d0 * 100 + d1 * 10 + d2;
 
-  const drop: number[] = [];
-  const transferEncoding: number[] = [];
-  const contentLengthLines: number[] = [];
+  // Arrays only when something is found: most responses need none of them.
+  let drop: number[] | undefined;
+  let transferEncoding: number[] | undefined;
+  let contentLengthLines: number[] | undefined;
   let contentLength = -1;
   let chunked = false;
   let hasTransferEncoding = false;
-  let connection: string[] | null = null;
+  let connection: string | undefined;
   let upgradeWebsocket = false;
   let pos = lineEnd < 0 ? text.length : lineEnd + 2;
   while (pos < text.length) {
@@ -71,69 +95,66 @@ export function parseResponseHead(text: string, method: string): ResponseHead {
       if (c !== 13 || text.charCodeAt(pos + 1) !== 10) throw new BadResponse("bad character in a header value");
       pos += 2;
     }
-    const value = () => text.slice(valueStart, end).trim();
     switch (nameEnd - start) {
       case 2: // TE
-        if (equalsLower(text, start, nameEnd, "te")) drop.push(start, end);
+        if (equalsLower(text, start, nameEnd, "te")) (drop ??= []).push(start, end);
         break;
       case 7:
         if (equalsLower(text, start, nameEnd, "upgrade")) {
-          if (status === 101) upgradeWebsocket = value().toLowerCase().startsWith("websocket");
-          else drop.push(start, end);
+          if (status === 101) upgradeWebsocket = text.slice(valueStart, end).trim().toLowerCase().startsWith("websocket");
+          else (drop ??= []).push(start, end);
         }
         break;
       case 10:
         if (equalsLower(text, start, nameEnd, "connection")) {
-          connection = [...(connection ?? []), ...value().toLowerCase().split(",").map((t) => t.trim())];
-          if (status !== 101) drop.push(start, end);
-        } else if (equalsLower(text, start, nameEnd, "keep-alive")) drop.push(start, end);
+          const value = text.slice(valueStart, end).toLowerCase();
+          connection = connection === undefined ? value : `${connection},${value}`;
+          if (status !== 101) (drop ??= []).push(start, end);
+        } else if (equalsLower(text, start, nameEnd, "keep-alive")) (drop ??= []).push(start, end);
         break;
       case 14:
         if (equalsLower(text, start, nameEnd, "content-length")) {
-          const v = value();
-          for (const part of v.split(",")) {
-            if (!DIGITS.test(part.trim())) throw new BadResponse(`bad Content-Length ${JSON.stringify(v.slice(0, 40))}`);
-            const n = Number(part.trim());
-            if (contentLength !== -1 && contentLength !== n) throw new BadResponse("conflicting Content-Length values");
-            contentLength = n;
-          }
-          contentLengthLines.push(start, end);
+          const n = lengthValue(text, valueStart, end);
+          if (n < 0 || (contentLength !== -1 && contentLength !== n)) throw new BadResponse(`bad Content-Length ${JSON.stringify(text.slice(valueStart, Math.min(end, valueStart + 40)))}`);
+          contentLength = n;
+          (contentLengthLines ??= []).push(start, end);
         }
         break;
       case 16:
-        if (equalsLower(text, start, nameEnd, "proxy-connection")) drop.push(start, end);
+        if (equalsLower(text, start, nameEnd, "proxy-connection")) (drop ??= []).push(start, end);
         break;
       case 17:
         if (equalsLower(text, start, nameEnd, "transfer-encoding")) {
           hasTransferEncoding = true;
-          chunked = value().toLowerCase().split(",").at(-1)?.trim() === "chunked";
-          transferEncoding.push(start, end);
+          chunked = text.slice(valueStart, end).toLowerCase().split(",").at(-1)?.trim() === "chunked";
+          (transferEncoding ??= []).push(start, end);
         }
         break;
       case 18:
-        if (equalsLower(text, start, nameEnd, "proxy-authenticate")) drop.push(start, end);
+        if (equalsLower(text, start, nameEnd, "proxy-authenticate")) (drop ??= []).push(start, end);
         break;
     }
   }
-  if (connection) dropNamed(text, connection, drop);
+  const tokens = connection === undefined ? undefined : connection.split(",").map((t) => t.trim());
+  if (tokens) dropNamed(text, tokens, (drop ??= []));
   // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3), and the latter must not reach the client.
-  if (hasTransferEncoding) drop.push(...contentLengthLines);
+  if (hasTransferEncoding && contentLengthLines) (drop ??= []).push(...contentLengthLines);
 
   let framing: Framing;
   if (method === "HEAD" || status < 200 || status === 204 || status === 304) framing = "none";
   else if (hasTransferEncoding) framing = chunked ? "chunked" : "close";
   else if (contentLength >= 0) framing = contentLength === 0 ? "none" : "length";
   else framing = "close";
-  const keepAlive = framing !== "close" && (minor === 1 ? !connection?.includes("close") : (connection?.includes("keep-alive") ?? false));
+  const keepAlive = framing !== "close" && (minor === 1 ? !tokens?.includes("close") : (tokens?.includes("keep-alive") ?? false));
   return {
     text,
     status,
     framing,
     contentLength,
     keepAlive,
-    drop: drop.length > 2 ? sortPairs(drop) : drop,
-    transferEncoding,
-    upgraded: status === 101 && upgradeWebsocket && (connection?.includes("upgrade") ?? false),
+    drop: drop === undefined ? NONE : drop.length > 2 ? sortPairs(drop) : drop,
+    transferEncoding: transferEncoding ?? NONE,
+    upgraded: status === 101 && upgradeWebsocket && (tokens?.includes("upgrade") ?? false),
   };
 }
 

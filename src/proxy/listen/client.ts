@@ -191,7 +191,7 @@ export class ClientConnection {
     let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
     for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
     head += `content-length: ${body.length}\r\n${close ? "connection: close\r\n" : ""}\r\n`;
-    this.write(head + body);
+    this.out.writeAssembled(head + body);
     const log = this.#hooks.context().log;
     if (log.access) log.response("-", "-", "fulcrum", status, 0);
     this.#handler = undefined;

@@ -132,17 +132,12 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
       peerTrusted: ctx.proxy.trustProxy !== false && ctx.isTrusted(this.client.peerIp),
       proto: ctx.tls ? "https" : "http",
       host,
-      requestId: ctx.newRequestId(),
+      requestId: ctx.newRequestId,
       body: this.#body === B_NONE ? "none" : this.#body === B_LENGTH ? "length" : "chunked",
     });
     const held = this.#held;
-    let flowing: boolean;
-    if (held.length === 0) flowing = upstream.write(head);
-    else {
-      // The head and the body bytes already here go out in one write.
-      const headBytes = Buffer.from(head, "latin1");
-      flowing = upstream.write(Buffer.concat([headBytes, ...held]));
-    }
+    // The head and the body bytes already here go out in one write.
+    const flowing = upstream.writeAssembled(head, held);
     if (this.requestDone) return this.#requestSent();
     if (this.head.expectContinue && held.length === 0) this.client.write(CONTINUE);
     if (flowing) this.#readBody();

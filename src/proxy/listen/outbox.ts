@@ -10,6 +10,9 @@ import type { Socket } from "bun";
 // eslint-disable-next-line no-control-regex
 const NON_ASCII = /[^\x00-\x7f]/;
 
+/** The shared assembly buffer of writeAssembled (grows to the largest head plus first body bytes). */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
 export class Outbox {
   #socket: Socket<unknown> | undefined;
   #queue: Uint8Array[] = [];
@@ -46,6 +49,34 @@ export class Outbox {
     if (written >= length || written < 0) return true; // all taken, or closed (the close handler says so)
     const rest = typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes;
     this.#queue.push(rest.subarray(written));
+    return false;
+  }
+
+  /**
+   * Writes `head` (latin1) followed by `parts` in one write, assembled in a
+   * buffer shared by every connection of the process instead of a fresh one
+   * per call (Bun would also encode a string into a new native buffer each
+   * time: that churn, not the JS heap, is most of Fulcrum's memory under
+   * load). Only what the kernel does not take at once is copied, into the queue.
+   */
+  writeAssembled(head: string, parts: readonly Uint8Array[] = []): boolean {
+    let length = head.length;
+    for (const part of parts) length += part.byteLength;
+    if (scratch.byteLength < length) scratch = Buffer.allocUnsafe(Math.max(length, scratch.byteLength * 2));
+    let at = head.length > 0 ? scratch.write(head, 0, "latin1") : 0;
+    for (const part of parts) {
+      scratch.set(part, at);
+      at += part.byteLength;
+    }
+    const socket = this.#socket;
+    if (!socket) return true;
+    if (this.#queue.length > 0) {
+      this.#queue.push(Buffer.from(scratch.subarray(0, at)));
+      return false;
+    }
+    const written = socket.write(scratch, 0, at);
+    if (written >= at || written < 0) return true;
+    this.#queue.push(Buffer.from(scratch.subarray(written, at)));
     return false;
   }
 

@@ -87,14 +87,15 @@ export class ResponseRelay {
     if (text === null) {
       // Nothing to change: the received bytes go out as they are, head and first body bytes in one write.
       this.#onBody(bytes, bodyStart, bytes.subarray(0, bodyStart));
-    } else this.#onBody(bytes, bodyStart, Buffer.from(text, "latin1"));
+    } else this.#onBody(bytes, bodyStart, text);
   }
 
   /**
-   * Relays body bytes `bytes[start..]`; `prefix` is a head to write first (in the same write).
-   * When `prefix` is a view of `bytes` itself (an unchanged head), head and body go as one slice.
+   * Relays body bytes `bytes[start..]` after `prefix`, the head when this is the first chunk: a
+   * string when rewritten, or the view `bytes[0..start]` when it goes as received (then head and
+   * body are one slice of the chunk). Either way head and first body bytes go in one write.
    */
-  #onBody(bytes: Buffer, start: number, prefix: Uint8Array | null): void {
+  #onBody(bytes: Buffer, start: number, prefix: Uint8Array | string | null): void {
     const head = this.#head as ResponseHead;
     let end = start;
     let complete = false;
@@ -129,13 +130,15 @@ export class ResponseRelay {
     if (complete && end < bytes.byteLength) this.#dirty = true; // bytes nobody announced
     let flowing: boolean;
     const client = this.#exchange.client;
-    if (pieces) {
+    if (typeof prefix === "string") {
+      // A rewritten head: assembled with the body bytes that came with it into one write.
+      flowing = client.out.writeAssembled(prefix, pieces ?? (end > start ? [bytes.subarray(start, end)] : []));
+    } else if (pieces) {
       const parts = prefix ? [prefix, ...pieces] : pieces;
-      flowing = parts.length === 0 || client.write(parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts));
-    } else if (prefix && prefix.buffer === bytes.buffer && prefix.byteOffset === bytes.byteOffset && prefix.byteLength === start) {
-      flowing = client.write(bytes.subarray(0, end));
+      flowing = parts.length === 0 || client.out.writeAssembled("", parts);
     } else if (prefix) {
-      flowing = client.write(end > start ? Buffer.concat([prefix, bytes.subarray(start, end)]) : prefix);
+      // The head as received: head and body go out as one slice of the chunk, without a copy.
+      flowing = client.write(end === bytes.byteLength ? bytes : bytes.subarray(0, end));
     } else flowing = end <= start || client.write(start === 0 && end === bytes.byteLength ? bytes : bytes.subarray(start, end));
     this.wroteToClient = true;
     if (complete) return this.#finish();
@@ -146,7 +149,7 @@ export class ResponseRelay {
   }
 
   /** The backend's framing broke: before anything reached the client it is a 502, after it the connection is cut. */
-  #broken(reason: string, prefix: Uint8Array | null): void {
+  #broken(reason: string, prefix: Uint8Array | string | null): void {
     if (prefix) return this.#exchange.responseFailed(reason);
     this.#done = true;
     this.#exchange.responseAborted();

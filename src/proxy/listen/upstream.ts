@@ -37,6 +37,10 @@ export class UpstreamConnection {
     return this.out.write(data);
   }
 
+  writeAssembled(head: string, parts?: readonly Uint8Array[]): boolean {
+    return this.out.writeAssembled(head, parts);
+  }
+
   pause(): void {
     this.socket?.pause();
   }
