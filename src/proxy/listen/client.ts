@@ -17,7 +17,7 @@ import type { Socket } from "bun";
 import { checkPartialHead, isHeadError, parseRequestHead, type RequestHead } from "../http1/request-head.ts";
 import { closesConnection, failureResponse, reasonPhrase, type Failure } from "../failures.ts";
 import type { ListenContext } from "./context.ts";
-import { Outbox } from "./outbox.ts";
+import { Outbox, type OutboxOwner } from "./outbox.ts";
 
 const CRLF2 = Buffer.from("\r\n\r\n");
 /** Empty lines tolerated before a request line (RFC 9112 §2.2 says at least one). */
@@ -59,9 +59,9 @@ export interface EdgeHooks {
   closed(client: ClientConnection): void;
 }
 
-export class ClientConnection {
+export class ClientConnection implements OutboxOwner {
   readonly socket: Socket<ClientConnection>;
-  readonly out = new Outbox();
+  readonly out = new Outbox(this);
   readonly peerIp: string;
   readonly #hooks: EdgeHooks;
   #state = S_HEAD;
@@ -79,7 +79,6 @@ export class ClientConnection {
     this.peerIp = socket.remoteAddress;
     this.#hooks = hooks;
     this.out.attach(socket as Socket<unknown>);
-    this.out.onDrained = () => this.#onDrained();
     this.#idle();
   }
 
@@ -213,10 +212,10 @@ export class ClientConnection {
     this.resume();
     if (requestRead) this.#closeWhenFlushed = true;
     else this.setDeadline(Deadline.Linger, LINGER_MS);
-    if (this.out.empty) this.#onDrained();
+    if (this.out.empty) this.onOutboxDrained();
   }
 
-  #onDrained(): void {
+  onOutboxDrained(): void {
     if (this.#state === S_LINGER) {
       if (this.#closeWhenFlushed) this.socket.end();
       else this.socket.shutdown();

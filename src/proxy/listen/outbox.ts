@@ -3,7 +3,8 @@
  * takes and returns how much that was (it does not buffer: oven-sh/bun#40930);
  * the rest is queued here and written on `drain`, so bytes never reorder. A
  * write that had to queue returns false: the caller pauses whatever feeds it
- * and resumes when `onDrained` runs (backpressure without a promise per write).
+ * and resumes when its owner hears `onOutboxDrained` (backpressure without a
+ * promise per write).
  */
 import type { Socket } from "bun";
 
@@ -13,25 +14,34 @@ const NON_ASCII = /[^\x00-\x7f]/;
 /** The shared assembly buffer of writeAssembled (grows to the largest head plus first body bytes). */
 let scratch = Buffer.allocUnsafe(16 * 1024);
 
+/** Told when everything queued has gone out. */
+export interface OutboxOwner {
+  onOutboxDrained(): void;
+}
+
+/** No queue: shared by every outbox that has nothing waiting (most, most of the time). */
+const EMPTY: Uint8Array[] = [];
+
 export class Outbox {
   #socket: Socket<unknown> | undefined;
-  #queue: Uint8Array[] = [];
-  /** Called once the queue has emptied after a write returned false. */
-  onDrained: () => void = () => {};
+  #queue: Uint8Array[] = EMPTY;
+  readonly #owner: OutboxOwner;
+
+  constructor(owner: OutboxOwner) {
+    this.#owner = owner;
+  }
 
   attach(socket: Socket<unknown>): void {
     this.#socket = socket;
   }
 
-  /** Bytes queued and not yet taken by the kernel. */
-  get queued(): number {
-    let n = 0;
-    for (const chunk of this.#queue) n += chunk.byteLength;
-    return n;
-  }
-
   get empty(): boolean {
     return this.#queue.length === 0;
+  }
+
+  #enqueue(bytes: Uint8Array): void {
+    if (this.#queue === EMPTY) this.#queue = [];
+    this.#queue.push(bytes);
   }
 
   /** Writes or queues `data` (a string is written as latin1 bytes); false when something is queued. */
@@ -41,14 +51,14 @@ export class Outbox {
     // An ASCII string is the same bytes in UTF-8 (what Bun writes strings as); others go as latin1 bytes.
     const bytes = typeof data === "string" && NON_ASCII.test(data) ? Buffer.from(data, "latin1") : data;
     if (this.#queue.length > 0) {
-      this.#queue.push(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes);
+      this.#enqueue(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes);
       return false;
     }
     const written = socket.write(bytes);
     const length = typeof bytes === "string" ? bytes.length : bytes.byteLength;
     if (written >= length || written < 0) return true; // all taken, or closed (the close handler says so)
     const rest = typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes;
-    this.#queue.push(rest.subarray(written));
+    this.#enqueue(rest.subarray(written));
     return false;
   }
 
@@ -71,16 +81,16 @@ export class Outbox {
     const socket = this.#socket;
     if (!socket) return true;
     if (this.#queue.length > 0) {
-      this.#queue.push(Buffer.from(scratch.subarray(0, at)));
+      this.#enqueue(Buffer.from(scratch.subarray(0, at)));
       return false;
     }
     const written = socket.write(scratch, 0, at);
     if (written >= at || written < 0) return true;
-    this.#queue.push(Buffer.from(scratch.subarray(written, at)));
+    this.#enqueue(Buffer.from(scratch.subarray(written, at)));
     return false;
   }
 
-  /** The socket's drain handler: writes what is queued; calls `onDrained` once it is all out. */
+  /** The socket's drain handler: writes what is queued; tells the owner once it is all out. */
   onDrain(): void {
     const socket = this.#socket;
     while (socket && this.#queue.length > 0) {
@@ -93,12 +103,13 @@ export class Outbox {
       }
       this.#queue.shift();
     }
-    this.onDrained();
+    this.#queue = EMPTY;
+    this.#owner.onOutboxDrained();
   }
 
   /** The socket is gone: nothing more is written. */
   detach(): void {
     this.#socket = undefined;
-    this.#queue = [];
+    this.#queue = EMPTY;
   }
 }

@@ -8,7 +8,7 @@
  */
 import type { Socket } from "bun";
 import type { BackendView } from "../../types.ts";
-import { Outbox } from "./outbox.ts";
+import { Outbox, type OutboxOwner } from "./outbox.ts";
 
 /** The exchange currently using a connection. */
 export interface UpstreamUser {
@@ -18,9 +18,9 @@ export interface UpstreamUser {
   onUpstreamClosed(code: string): void;
 }
 
-export class UpstreamConnection {
+export class UpstreamConnection implements OutboxOwner {
   socket: Socket<UpstreamConnection> | undefined;
-  readonly out = new Outbox();
+  readonly out = new Outbox(this);
   user: UpstreamUser | undefined;
   /** Exchanges started on it (a failure on the first is never a stale keep-alive). */
   served = 0;
@@ -30,7 +30,10 @@ export class UpstreamConnection {
 
   constructor(pool: OriginPool) {
     this.#pool = pool;
-    this.out.onDrained = () => this.user?.onUpstreamDrained();
+  }
+
+  onOutboxDrained(): void {
+    this.user?.onUpstreamDrained();
   }
 
   write(data: string | Uint8Array): boolean {
