@@ -13,7 +13,7 @@ import { createAdminActions } from "./admin-actions.ts";
 import { createAdmin } from "./http/admin.ts";
 import { createEndpoints } from "./http/endpoints.ts";
 import { EventStreams } from "./http/events.ts";
-import { statusBody, type StatusFacts } from "./http/status.ts";
+import { statusBody, type EdgeFacts, type StatusFacts } from "./http/status.ts";
 import { ClusterPrimary } from "./cluster/primary.ts";
 import { ClusterWorker } from "./cluster/worker.ts";
 import { Autoscaler, scalingPolicy } from "./runtime/autoscaler.ts";
@@ -32,6 +32,7 @@ import type { OwnEndpoints } from "./proxy/listen/context.ts";
 import { ListenEdge } from "./proxy/listen/edge.ts";
 import { Upstreams } from "./proxy/listen/upstream.ts";
 import { startServeEdge, type Edge } from "./proxy/serve/edge.ts";
+import { addCounts, EDGE_COUNT_NAMES, edgeCounts, EdgeStats } from "./runtime/outcomes.ts";
 
 /** Idle upstream connections of the listen engine close after this (below common 5 s backend keep-alive timeouts). */
 const UPSTREAM_IDLE_MS = 4000;
@@ -79,6 +80,8 @@ export class Balancer {
   /** The balancer's own endpoints when they share the listen port. */
   #own: OwnEndpoints | undefined;
   readonly #upstreams = new Upstreams(UPSTREAM_IDLE_MS);
+  /** This process's edge counters (refusals, retries, bytes, open WebSockets) for /lb-metrics. */
+  readonly stats = new EdgeStats();
   #adminServer: Bun.Server<undefined> | undefined;
   #scheduler = new AbortController();
   #draining = false;
@@ -96,7 +99,7 @@ export class Balancer {
     this.#sampler = new LoadSampler(this.pool, config.scaling);
     if (this.#role.kind === "worker") {
       // A worker's pool follows the primary's snapshots: no backends, instances or autoscaling of its own.
-      this.#worker = new ClusterWorker(this.#role.index, this.pool, this.#series, { onReload: () => void this.reload(), onPrimaryGone: options.onPrimaryGone });
+      this.#worker = new ClusterWorker(this.#role.index, this.pool, this.#series, this.stats, { onReload: () => void this.reload(), onPrimaryGone: options.onPrimaryGone });
     } else for (const backend of config.backends) this.pool.addStatic(backend);
     if (config.instances && this.#role.kind !== "worker") {
       const registry = options.stateFile ? new ChildRegistry(options.stateFile, log) : undefined;
@@ -133,6 +136,7 @@ export class Balancer {
       limiter: this.#limiter,
       upstreams: this.#upstreams,
       own: this.#own,
+      stats: this.stats,
     });
   }
 
@@ -163,8 +167,8 @@ export class Balancer {
     };
     this.#edge =
       proxy.engine === "listen"
-        ? new ListenEdge({ ...bind, context: () => this.#traffic.listen })
-        : startServeEdge({ ...bind, idleTimeout: proxy.idleTimeout, maxBodySize: proxy.maxBodySize, traffic: () => this.#traffic, own: this.#own, log: this.#log });
+        ? new ListenEdge({ ...bind, context: () => this.#traffic.listen, stats: this.stats })
+        : startServeEdge({ ...bind, idleTimeout: proxy.idleTimeout, maxBodySize: proxy.maxBodySize, traffic: () => this.#traffic, own: this.#own, log: this.#log, stats: this.stats });
     if (admin.port !== null && role.kind !== "worker") {
       this.#adminServer = Bun.serve({
         port: admin.port,
@@ -216,13 +220,29 @@ export class Balancer {
             totalRequests: b.totalRequests + b.remote.total,
             failedRequests: b.failedRequests + b.remote.failed,
             latency: sumLatency(b.latency, b.remote.latency),
+            outcomes: addCounts(b.outcomes, b.remote.outcomes),
           }))
         : this.pool.backends,
+      edge: this.#edgeFacts(),
       strategy: this.#traffic.strategy.name,
       uptime: (performance.now() - this.#started) / 1000,
       draining: this.#draining,
       scaling,
       workers: primary ? [{ index: 0, pid: process.pid, totalRequests: this.pool.backends.reduce((n, b) => n + b.totalRequests, 0) }, ...primary.workers()] : undefined,
+    };
+  }
+
+  /** This process's edge counters, plus the workers' in a cluster's primary. */
+  #edgeFacts(): EdgeFacts {
+    const own = edgeCounts(this.stats);
+    const remote = this.#primary?.edge();
+    const counts = remote ? addCounts(own, remote.counts) : own;
+    const connections = this.stats.connections();
+    const facts = Object.fromEntries(EDGE_COUNT_NAMES.map((name, i) => [name, counts[i] ?? 0])) as Record<(typeof EDGE_COUNT_NAMES)[number], number>;
+    return {
+      ...facts,
+      connections: connections === null && remote?.connections == null ? null : (connections ?? 0) + (remote?.connections ?? 0),
+      webSockets: this.stats.openWebSockets + (remote?.webSockets ?? 0),
     };
   }
 

@@ -11,8 +11,9 @@ import type { Subprocess } from "bun";
 import type { Logger } from "../runtime/log.ts";
 import type { Pool } from "../runtime/pool.ts";
 import type { TrafficSeries } from "../runtime/series.ts";
-import { counterGrowth } from "./counters.ts";
-import { WORKER_ENV, WORKER_PORT_ENV, type AdminReply, type Counters, type ToPrimary, type ToWorker } from "./protocol.ts";
+import { counterGrowth, listGrowth } from "./counters.ts";
+import { addCounts, EDGE_COUNT_NAMES } from "../runtime/outcomes.ts";
+import { WORKER_ENV, WORKER_PORT_ENV, type AdminReply, type Counters, type EdgeReport, type ToPrimary, type ToWorker } from "./protocol.ts";
 
 const STATUS_EVERY_MS = 250;
 const RESTART_DELAY_MS = 1000;
@@ -32,6 +33,8 @@ interface WorkerProcess {
   proc: Subprocess;
   /** Its latest counters (totals since it started), by backend id. */
   counters: Map<string, Counters>;
+  /** Its latest edge report. */
+  edge: EdgeReport | undefined;
 }
 
 /** How to start this same program again: `bun run src/main.ts ARGS`, or the compiled binary with ARGS. */
@@ -47,6 +50,8 @@ export class ClusterPrimary {
   readonly #workers: WorkerProcess[] = [];
   readonly #statusTimer: Timer;
   readonly #unsubscribeSeries: () => void;
+  /** Edge counters reported by workers, summed. */
+  #remoteEdge: number[] = new Array<number>(EDGE_COUNT_NAMES.length).fill(0);
   #stopping = false;
   #poolQueued = false;
 
@@ -93,7 +98,7 @@ export class ClusterPrimary {
   }
 
   #spawn(index: number): void {
-    const worker: WorkerProcess = { index, proc: undefined as unknown as Subprocess, counters: new Map() };
+    const worker: WorkerProcess = { index, proc: undefined as unknown as Subprocess, counters: new Map(), edge: undefined };
     worker.proc = Bun.spawn(ownCommand(), {
       env: { ...process.env, [WORKER_ENV]: String(index), [WORKER_PORT_ENV]: String(this.#port) },
       stdin: "ignore",
@@ -122,6 +127,7 @@ export class ClusterPrimary {
     switch (message.type) {
       case "counters":
         this.#applyCounters(worker, message.counters);
+        this.#applyEdge(worker, message.edge);
         return;
       case "coldStart":
         void this.#services.coldStart().then((ready) => this.#reply(worker, message.id, ready));
@@ -157,8 +163,27 @@ export class ClusterPrimary {
       member.remote.total += growth.total;
       member.remote.failed += growth.failed;
       member.remote.latency.add(growth.latencyCounts, growth.latencySumMs);
+      member.remote.outcomes.splice(0, growth.outcomes.length, ...addCounts(member.remote.outcomes, growth.outcomes));
     }
     this.#sumInflight();
+  }
+
+  /** Edge counters grow like backend counters; connections and WebSockets are gauges (the latest). */
+  #applyEdge(worker: WorkerProcess, edge: EdgeReport): void {
+    const growth = listGrowth(worker.edge?.counts, edge.counts);
+    this.#remoteEdge = addCounts(this.#remoteEdge, growth);
+    worker.edge = edge;
+  }
+
+  /** The workers' share of the edge's facts: counters since they started (never going backwards), gauges as they are. */
+  edge(): { counts: readonly number[]; connections: number | null; webSockets: number } {
+    let connections: number | null = null;
+    let webSockets = 0;
+    for (const w of this.#workers) {
+      if (w.edge?.connections != null) connections = (connections ?? 0) + w.edge.connections;
+      webSockets += w.edge?.webSockets ?? 0;
+    }
+    return { counts: this.#remoteEdge, connections, webSockets };
   }
 
   #dropCounters(worker: WorkerProcess): void {

@@ -8,9 +8,16 @@ import type { BackendSnapshot } from "../types.ts";
 /**
  * A worker's own counters for one backend, totals since the worker started:
  * [id, inflight, total, failed, latency sum (ms), latency counts per bucket
- * (runtime/latency.ts)].
+ * (runtime/latency.ts), outcome counts (runtime/outcomes.ts BACKEND_OUTCOMES)].
  */
-export type Counters = [id: string, inflight: number, total: number, failed: number, latencySumMs: number, latencyCounts: number[]];
+export type Counters = [id: string, inflight: number, total: number, failed: number, latencySumMs: number, latencyCounts: number[], outcomes: number[]];
+
+/** A worker's edge counters since it started (runtime/outcomes.ts edgeCounts) and its gauges. */
+export interface EdgeReport {
+  readonly counts: number[];
+  readonly connections: number | null;
+  readonly webSockets: number;
+}
 
 export type ToWorker =
   /** Membership and health changed (sent on every change). */
@@ -24,7 +31,7 @@ export type ToWorker =
   | { readonly type: "reply"; readonly id: number; readonly result: unknown };
 
 export type ToPrimary =
-  | { readonly type: "counters"; readonly counters: Counters[] }
+  | { readonly type: "counters"; readonly counters: Counters[]; readonly edge: EdgeReport }
   | { readonly type: "coldStart"; readonly id: number }
   | {
       readonly type: "admin";

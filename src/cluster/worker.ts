@@ -8,7 +8,8 @@
 import type { StatusBody } from "../http/metrics.ts";
 import type { Pool } from "../runtime/pool.ts";
 import type { TrafficSeries } from "../runtime/series.ts";
-import type { AdminReply, Counters, ToPrimary, ToWorker } from "./protocol.ts";
+import type { AdminReply, Counters, EdgeReport, ToPrimary, ToWorker } from "./protocol.ts";
+import { edgeCounts, type EdgeStats } from "../runtime/outcomes.ts";
 
 const COUNTERS_EVERY_MS = 100;
 /** An admin request or cold start the primary does not answer within this is given up. */
@@ -16,15 +17,17 @@ const REPLY_TIMEOUT_MS = 60_000;
 
 export class ClusterWorker {
   readonly index: number;
+  readonly #stats: EdgeStats;
   readonly #pool: Pool;
   #status: StatusBody | null = null;
   #nextId = 1;
   readonly #waiting = new Map<number, (result: unknown) => void>();
   readonly #timer: Timer;
 
-  constructor(index: number, pool: Pool, series: TrafficSeries, hooks: { onReload: () => void; onPrimaryGone: () => void }) {
+  constructor(index: number, pool: Pool, series: TrafficSeries, stats: EdgeStats, hooks: { onReload: () => void; onPrimaryGone: () => void }) {
     this.index = index;
     this.#pool = pool;
+    this.#stats = stats;
     process.on("message", (message: ToWorker) => {
       switch (message.type) {
         case "pool":
@@ -46,7 +49,7 @@ export class ClusterWorker {
       }
     });
     process.on("disconnect", hooks.onPrimaryGone);
-    this.#timer = setInterval(() => this.#send({ type: "counters", counters: this.#counters() }), COUNTERS_EVERY_MS);
+    this.#timer = setInterval(() => this.#send({ type: "counters", counters: this.#counters(), edge: this.#edge() }), COUNTERS_EVERY_MS);
   }
 
   /** The primary's latest /lb-status body (null until the first arrives). */
@@ -70,7 +73,12 @@ export class ClusterWorker {
   }
 
   #counters(): Counters[] {
-    return this.#pool.backends.map((m) => [m.id, m.inflight, m.totalRequests, m.failedRequests, m.latency.sumMs, m.latency.counts]);
+    return this.#pool.backends.map((m) => [m.id, m.inflight, m.totalRequests, m.failedRequests, m.latency.sumMs, m.latency.counts, m.outcomes]);
+  }
+
+  #edge(): EdgeReport {
+    const stats = this.#stats;
+    return { counts: edgeCounts(stats), connections: stats.connections(), webSockets: stats.openWebSockets };
   }
 
   #ask(message: (id: number) => ToPrimary): Promise<unknown> {

@@ -4,6 +4,7 @@
  * a cluster worker answers with the primary's cluster-wide numbers, and the
  * request path pays nothing for metrics: the counters already exist.
  */
+import { LATENCY_BOUNDS_SECONDS } from "../runtime/latency.ts";
 import type { statusBody } from "./status.ts";
 
 export type StatusBody = ReturnType<typeof statusBody>;
@@ -14,8 +15,9 @@ export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 export function metricsText(status: StatusBody): string {
   const out: string[] = [];
-  const family = (name: string, type: "gauge" | "counter", help: string, samples: [labels: string, value: number][]) => {
+  const family: Family = (name, type, help, samples) => {
     out.push(`# HELP fulcrum_${name} ${help}`, `# TYPE fulcrum_${name} ${type}`);
+    // A histogram's samples carry their own suffix (_bucket, _sum, _count) before the labels.
     for (const [labels, value] of samples) out.push(`fulcrum_${name}${labels} ${formatValue(value)}`);
   };
 
@@ -47,10 +49,58 @@ export function metricsText(status: StatusBody): string {
   family("scaling_max_instances", "gauge", "instances.max.", [["", s.max]]);
   family("scaling_desired_instances", "gauge", "Managed instances the autoscaler wants.", [["", s.desired]]);
   family("scaling_load", "gauge", "Average load per ready instance over the stable window.", [["", s.load]]);
+  requestFamilies(status, family);
   if (status.workers) {
     family("worker_requests_total", "counter", "Requests proxied by each cluster process.", status.workers.map((w) => [labelSet({ index: String(w.index), pid: String(w.pid) }), w.totalRequests]));
   }
   return `${out.join("\n")}\n`;
+}
+
+type Family = (name: string, type: "gauge" | "counter" | "histogram", help: string, samples: [labels: string, value: number][]) => void;
+
+/** Status classes and Fulcrum's own outcomes, the `code` label of fulcrum_requests_total. */
+const BACKEND_CODES = ["1xx", "2xx", "3xx", "4xx", "5xx", "timeout", "upstream_error"] as const;
+
+/** The families an SRE dashboard is built on: requests by outcome, response-time histograms, retries, ejections, health, scaling, connections, bytes. */
+function requestFamilies(status: StatusBody, family: Family): void {
+  const t = status.traffic;
+  const requests: [string, number][] = status.instances.flatMap((b) => BACKEND_CODES.map((code): [string, number] => [labelSet({ backend: b.url, code }), b.outcomes[code]]));
+  if (t) {
+    for (const [code, value] of [["refused", t.refused], ["rate_limited", t.rateLimited], ["no_backend", t.noBackend]] as const) requests.push([labelSet({ backend: "none", code }), value]);
+  }
+  family("requests_total", "counter", "Attempts sent to each backend by outcome (status class, timeout, upstream_error), and requests Fulcrum answered itself (backend \"none\").", requests);
+
+  const histogram: [string, number][] = [];
+  for (const b of status.instances) {
+    let cumulative = 0;
+    LATENCY_BOUNDS_SECONDS.forEach((le, i) => {
+      cumulative += b.latency.counts[i] ?? 0;
+      histogram.push([`_bucket${labelSet({ backend: b.url, le: String(le) })}`, cumulative]);
+    });
+    const count = b.latency.counts.reduce((n, c) => n + c, 0);
+    histogram.push([`_bucket${labelSet({ backend: b.url, le: "+Inf" })}`, count], [`_sum${labelSet({ backend: b.url })}`, b.latency.sumMs / 1000], [`_count${labelSet({ backend: b.url })}`, count]);
+  }
+  family("backend_response_seconds", "histogram", "Time from the request sent to the backend's response headers.", histogram);
+
+  if (t) family("retries_total", "counter", "Attempts sent again after a backend failed before answering.", [["", t.retries]]);
+  family("backend_ejections_total", "counter", "Passive ejections of each backend.", status.instances.map((b) => [labelSet({ backend: b.url }), b.outcomes.ejections]));
+  family(
+    "backend_health_transitions_total",
+    "counter",
+    "Active health transitions of each backend.",
+    status.instances.flatMap((b): [string, number][] => [
+      [labelSet({ backend: b.url, to: "healthy" }), b.outcomes.health_up],
+      [labelSet({ backend: b.url, to: "unhealthy" }), b.outcomes.health_down],
+    ]),
+  );
+  const actions = status.scaling.actions ?? { up: 0, down: 0 };
+  family("scale_actions_total", "counter", "Scale actions of the autoscaler (and admin, cold start), by direction.", [[labelSet({ direction: "up" }), actions.up], [labelSet({ direction: "down" }), actions.down]]);
+  if (!t) return;
+  family("websockets_open", "gauge", "WebSocket connections being proxied.", [["", t.webSockets]]);
+  if (t.connections === null) return; // the serve engine sees neither connections nor bytes
+  family("client_connections", "gauge", "Client connections open.", [["", t.connections]]);
+  family("received_bytes_total", "counter", "Bytes read from clients (heads and bodies).", [["", t.bytesIn]]);
+  family("sent_bytes_total", "counter", "Bytes written to clients (heads and bodies).", [["", t.bytesOut]]);
 }
 
 function labelSet(labels: Record<string, string>): string {

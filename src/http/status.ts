@@ -5,10 +5,24 @@
  * backend's response-time histogram.
  */
 import { LATENCY_BUCKETS, type LatencyCounts } from "../runtime/latency.ts";
+import { BACKEND_OUTCOMES, type BackendOutcome } from "../runtime/outcomes.ts";
 import type { BackendView } from "../types.ts";
 
-/** A backend as the status reports it: its counters and, when kept, its latency histogram. */
-export type StatusBackend = BackendView & { readonly latency?: LatencyCounts };
+/** A backend as the status reports it: its counters and, when kept, its latency histogram and outcome counts. */
+export type StatusBackend = BackendView & { readonly latency?: LatencyCounts; readonly outcomes?: readonly number[] };
+
+/** The edge's own counters and gauges (runtime/outcomes.ts EdgeStats), host-wide in a cluster. */
+export interface EdgeFacts {
+  readonly refused: number;
+  readonly rateLimited: number;
+  readonly noBackend: number;
+  readonly retries: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Open client connections; null when the engine cannot count them (serve). */
+  readonly connections: number | null;
+  readonly webSockets: number;
+}
 
 const NO_LATENCY: LatencyCounts = { counts: new Array<number>(LATENCY_BUCKETS).fill(0), sumMs: 0 };
 
@@ -18,6 +32,8 @@ export interface ScalingStatus {
   readonly desired: number;
   /** Average load per ready instance over the stable window. */
   readonly load: number;
+  /** Scale actions so far, by direction. */
+  readonly actions?: { readonly up: number; readonly down: number };
   /** The last scale action, whatever caused it (autoscaler, cold start, admin). */
   readonly lastAction: { readonly direction: "up" | "down"; readonly from: number; readonly to: number; readonly reason: string; readonly at: string } | null;
 }
@@ -29,6 +45,7 @@ export interface StatusFacts {
   readonly uptime: number;
   readonly scaling: ScalingStatus;
   readonly draining: boolean;
+  readonly edge?: EdgeFacts;
   /** Cluster workers (`cluster.workers` > 1): each one's pid and requests so far. */
   readonly workers?: readonly { readonly index: number; readonly pid: number; readonly totalRequests: number }[];
 }
@@ -41,6 +58,7 @@ export function statusBody(facts: StatusFacts) {
     uptime: Math.round(facts.uptime),
     draining: facts.draining,
     scaling: facts.scaling,
+    ...(facts.edge ? { traffic: facts.edge } : {}),
     ...(facts.workers ? { workers: facts.workers } : {}),
     instances: facts.backends.map(backendStatus),
   };
@@ -65,5 +83,7 @@ export function backendStatus(b: StatusBackend) {
     restarts: b.restarts,
     /** Time to response headers: counts per bucket of LATENCY_BOUNDS_SECONDS (not cumulative; the last is above 30 s). */
     latency: { counts: Array.from(latency.counts), sumMs: Math.round(latency.sumMs * 10) / 10 },
+    /** Attempts by outcome (status class, timeout, upstream_error) and what else happened (ejections, health transitions). */
+    outcomes: Object.fromEntries(BACKEND_OUTCOMES.map((name, i) => [name, b.outcomes?.[i] ?? 0])) as Record<BackendOutcome, number>,
   };
 }

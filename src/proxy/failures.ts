@@ -5,6 +5,7 @@
  * else in the request path builds an error response.
  */
 import type { UpstreamFailure } from "../decide/retry.ts";
+import type { EdgeStats } from "../runtime/outcomes.ts";
 import { describeFailure } from "../runtime/prober.ts";
 
 export type Failure =
@@ -86,13 +87,41 @@ export function failureResponse(failure: Failure): FailureResponse {
   }
 }
 
+/**
+ * Counts a failure the edge answered itself (refusals, rate limits, no
+ * backend); failures at a backend are counted against it (proxy/outcome.ts).
+ */
+export function countFailure(stats: EdgeStats, failure: Failure): void {
+  switch (failure.kind) {
+    case "rate-limited":
+      stats.rateLimited++;
+      return;
+    case "no-backend":
+      stats.noBackend++;
+      return;
+    case "all-failed":
+    case "upstream":
+    case "bad-response":
+      return;
+    default:
+      stats.refused++;
+  }
+}
+
+/** Who answered, for the access line: the backend that failed, the rate limit, or Fulcrum itself. */
+export function answeredBy(failure: Failure): string {
+  if (failure.kind === "upstream" || failure.kind === "bad-response") return failure.backend;
+  return failure.kind === "rate-limited" ? "rate limit" : "fulcrum";
+}
+
 /** Whether the response ends the client connection (every refusal of a malformed request does). */
 export function closesConnection(failure: Failure): boolean {
   return failure.kind === "bad-request" || failure.kind === "bad-body" || failure.kind === "too-large" || failure.kind === "client-timeout" || failure.kind === "too-many-connections";
 }
 
 /** The serve engine's form: a Response (the listen engine writes the same as bytes, listen/client.ts). */
-export function failureAsResponse(failure: Failure): Response {
+export function failureAsResponse(failure: Failure, stats?: EdgeStats): Response {
+  if (stats) countFailure(stats, failure);
   const { status, headers, body } = failureResponse(failure);
   const all: [string, string][] = headers.map(([name, value]) => [name, value]);
   if (closesConnection(failure)) all.push(["connection", "close"]);

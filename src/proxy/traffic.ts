@@ -15,6 +15,7 @@ import { MemoryRateLimiter, type RateLimiter } from "../runtime/rate-limit.ts";
 import { RedisRateLimiter } from "../runtime/rate-limit-redis.ts";
 import { createStrategy } from "../strategies/index.ts";
 import { withSlowStart } from "../strategies/slow-start.ts";
+import type { EdgeStats } from "../runtime/outcomes.ts";
 import type { Strategy } from "../types.ts";
 import { failureAsResponse } from "./failures.ts";
 import type { ListenContext, OwnEndpoints } from "./listen/context.ts";
@@ -44,9 +45,11 @@ export function buildTraffic(
     upstreams: Upstreams;
     /** The balancer's own endpoints when they share the listen port. */
     own: OwnEndpoints | undefined;
+    /** The process's edge counters (kept across reloads). */
+    stats: EdgeStats;
   },
 ): Traffic {
-  const { coldStart, limiter, upstreams, own } = hooks;
+  const { coldStart, limiter, upstreams, own, stats } = hooks;
   const slowStart = config.instances?.slowStart ?? 0;
   const chosen = createStrategy(config.strategy);
   // Only managed instances warm up (static backends never have a `warmUntil`).
@@ -66,6 +69,7 @@ export function buildTraffic(
     isTrusted,
     clientIp,
     coldStart,
+    stats,
   });
   const upgrade = createWebSocketUpgrade({
     pool,
@@ -79,6 +83,7 @@ export function buildTraffic(
     trustProxy: config.proxy.trustProxy !== false,
     clientIp,
     coldStart,
+    stats,
   });
   const listen: ListenContext = {
     pool,
@@ -94,20 +99,21 @@ export function buildTraffic(
     own,
     upstreams,
     newRequestId: requestIds(),
+    stats,
   };
-  const limit = config.rateLimit && limiter ? rateLimitGate(limiter, config.rateLimit.key, clientIp, log) : undefined;
+  const limit = config.rateLimit && limiter ? rateLimitGate(limiter, config.rateLimit.key, clientIp, log, stats) : undefined;
   if (!limit) return { strategy, listen, proxy: proxy.handle, upgrade, close: proxy.close };
   return {
     strategy,
     listen,
     proxy: (req, peerIp, path, server) => {
       const verdict = limit.check(req, peerIp);
-      if (!(verdict instanceof Promise)) return verdict.allowed ? proxy.handle(req, peerIp, path, server) : Promise.resolve(limit.refuse(req, path, verdict));
-      return verdict.then((v) => (v.allowed ? proxy.handle(req, peerIp, path, server) : limit.refuse(req, path, v)));
+      if (!(verdict instanceof Promise)) return verdict.allowed ? proxy.handle(req, peerIp, path, server) : Promise.resolve(limit.refuse(req, peerIp, path, verdict));
+      return verdict.then((v) => (v.allowed ? proxy.handle(req, peerIp, path, server) : limit.refuse(req, peerIp, path, v)));
     },
     upgrade: async (req, server, peerIp, path) => {
       const verdict = await limit.check(req, peerIp);
-      return verdict.allowed ? upgrade(req, server, peerIp, path) : limit.refuse(req, path, verdict);
+      return verdict.allowed ? upgrade(req, server, peerIp, path) : limit.refuse(req, peerIp, path, verdict);
     },
     close: proxy.close,
   };
@@ -117,12 +123,12 @@ export function buildTraffic(
  * Counts each request under its key; past the rate, a 429. The memory store
  * answers synchronously, so the common path adds no promise.
  */
-function rateLimitGate(limiter: RateLimiter, key: KeySource, clientIp: (peerIp: string, req: Request) => string, log: Logger) {
+function rateLimitGate(limiter: RateLimiter, key: KeySource, clientIp: (peerIp: string, req: Request) => string, log: Logger, stats: EdgeStats) {
   return {
     check: (req: Request, peerIp: string) => limiter.check(rateLimitKey(key, clientIp(peerIp, req), (name) => req.headers.get(name))),
-    refuse(req: Request, path: string, verdict: RateLimitVerdict): Response {
-      if (log.access) log.response(req.method, path, "rate limit", 429, 0);
-      return failureAsResponse({ kind: "rate-limited", retryAfterSeconds: retryAfterSeconds(verdict.retryAfterMs) });
+    refuse(req: Request, peerIp: string, path: string, verdict: RateLimitVerdict): Response {
+      if (log.access) log.response(req.method, path, "rate limit", 429, 0, { requestId: req.headers.get("x-request-id"), client: clientIp(peerIp, req), bytesIn: null, bytesOut: null });
+      return failureAsResponse({ kind: "rate-limited", retryAfterSeconds: retryAfterSeconds(verdict.retryAfterMs) }, stats);
     },
   };
 }

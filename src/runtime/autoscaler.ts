@@ -26,6 +26,8 @@ export class Autoscaler {
   #policy: ScalingPolicy;
   #checkInterval: number;
   #state: ScaleState;
+  /** Scale actions taken so far, by direction (for /lb-metrics). */
+  readonly #actions = { up: 0, down: 0 };
   #lastAction: LastAction | null = null;
   #coldStart: Promise<boolean> | undefined;
 
@@ -51,6 +53,7 @@ export class Autoscaler {
       desired: this.#supervisor.desired,
       load: window.ready > 0 ? Math.round((window.stable / window.ready) * 100) / 100 : 0,
       lastAction: this.#lastAction,
+      actions: { ...this.#actions },
     };
   }
 
@@ -72,6 +75,7 @@ export class Autoscaler {
   record(direction: "up" | "down", from: number, to: number, reason: string): void {
     this.#log.scale(direction === "up" ? "UP" : "DOWN", from, to, reason);
     this.#lastAction = { direction, from, to, reason, at: new Date().toISOString() };
+    this.#actions[direction]++;
     this.#state = { ...this.#state, desired: to, lastActionAt: performance.now() };
   }
 

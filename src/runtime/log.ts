@@ -29,6 +29,17 @@ export interface LogOptions {
 
 type Fields = Record<string, string | number | boolean | null | undefined>;
 
+/** What an access line says beyond the SPEC's form: who asked, which request, how many bytes. */
+export interface AccessFacts {
+  readonly requestId: string | null;
+  /** The client address Fulcrum believes (after `proxy.trustProxy`). */
+  readonly client: string;
+  /** Request bytes read (head and body; null when the engine cannot tell). */
+  readonly bytesIn: number | null;
+  /** Response bytes sent (head and body; null when the engine cannot tell). */
+  readonly bytesOut: number | null;
+}
+
 export interface LogSink {
   write(chunk: string): void;
   flush(): void;
@@ -83,10 +94,26 @@ export class Logger {
     this.line("REQUEST", `${method} ${path} -> ${backend}`, { method, path, backend });
   }
 
-  /** `RESPONSE: GET / <- http://localhost:3001 [200] 12ms` */
-  response(method: string, path: string, backend: string, status: number, ms: number): void {
+  /**
+   * `RESPONSE: GET / <- http://localhost:3001 [200] 12ms`, the SPEC's form, then
+   * `512B from 10.0.0.7 id=ab12` when the facts are known. In JSON the fields
+   * are request_id, client, method, path, status, backend, duration_ms,
+   * bytes_in, bytes_out (docs/operations.md).
+   */
+  response(method: string, path: string, backend: string, status: number, ms: number, facts?: AccessFacts): void {
     const duration = Math.round(ms);
-    this.line("RESPONSE", `${method} ${path} <- ${backend} [${status}] ${duration}ms`, { method, path, backend, status, ms: duration });
+    const tail = facts ? ` ${facts.bytesOut ?? "-"}B from ${facts.client} id=${facts.requestId ?? "-"}` : "";
+    this.line("RESPONSE", `${method} ${path} <- ${backend} [${status}] ${duration}ms${tail}`, {
+      request_id: facts?.requestId ?? null,
+      client: facts?.client ?? null,
+      method,
+      path,
+      status,
+      backend,
+      duration_ms: duration,
+      bytes_in: facts?.bytesIn ?? null,
+      bytes_out: facts?.bytesOut ?? null,
+    });
   }
 
   /** `SCALE: UP 2 -> 3 (avg load 4.20 > 3)` */

@@ -9,6 +9,7 @@ import { decayOutlier, endEjection, FRESH_OUTLIER, isEjected, mayEject, recordOu
 import { nextHealth, type ProbeStreak } from "../decide/health.ts";
 import type { Backend, BackendSnapshot, BackendState } from "../types.ts";
 import { LatencyHistogram } from "./latency.ts";
+import { bump, newBackendOutcomes, OUT_EJECTIONS, OUT_HEALTH_DOWN, OUT_HEALTH_UP } from "./outcomes.ts";
 
 /** Backend plus the bookkeeping only the pool touches. */
 export interface Member extends Backend {
@@ -20,6 +21,8 @@ export interface Member extends Backend {
   probePasses: number;
   /** Time to response headers of every response from this backend (this process's). */
   readonly latency: LatencyHistogram;
+  /** This process's outcome counters for the backend, indexed by BACKEND_OUTCOMES (runtime/outcomes.ts). */
+  readonly outcomes: number[];
   /** In a cluster's primary: the workers' counters for this backend, summed (see cluster/primary.ts). */
   readonly remote: RemoteCounters;
 }
@@ -30,6 +33,7 @@ export interface RemoteCounters {
   total: number;
   failed: number;
   readonly latency: LatencyHistogram;
+  readonly outcomes: number[];
 }
 
 /** Weight of the newest response time in the EWMA (about the last 10 responses). */
@@ -131,7 +135,10 @@ export class Pool {
     const before = member.streak.healthy;
     member.streak = nextHealth(member.streak, ok, this.#health);
     const change: HealthChange = member.streak.healthy === before ? undefined : member.streak.healthy ? "up" : "down";
-    if (change) member.state = member.streak.healthy ? "healthy" : "unhealthy";
+    if (change) {
+      member.state = member.streak.healthy ? "healthy" : "unhealthy";
+      bump(member.outcomes, change === "up" ? OUT_HEALTH_UP : OUT_HEALTH_DOWN);
+    }
     let unejected = false;
     if (ok) {
       unejected = isEjected(member.outlier, now);
@@ -153,7 +160,10 @@ export class Pool {
     const live = this.#members.reduce((n, m) => n + (m.state === "stopped" ? 0 : 1), 0);
     member.outlier = recordOutcome(member.outlier, failed, this.#health.eject, now, mayEject(ejectedCount, live));
     const ejected = !wasEjected && isEjected(member.outlier, now);
-    if (ejected) this.#refresh(member, now);
+    if (ejected) {
+      this.#refresh(member, now);
+      bump(member.outcomes, OUT_EJECTIONS);
+    }
     return ejected;
   }
 
@@ -192,7 +202,8 @@ export class Pool {
       restarts: 0,
       warmUntil: 0,
       latency: new LatencyHistogram(),
-      remote: { inflight: 0, total: 0, failed: 0, latency: new LatencyHistogram() },
+      outcomes: newBackendOutcomes(),
+      remote: { inflight: 0, total: 0, failed: 0, latency: new LatencyHistogram(), outcomes: newBackendOutcomes() },
       streak: { healthy: fields.state === "healthy", count: 0 },
       outlier: FRESH_OUTLIER,
       probed: false,

@@ -1,6 +1,6 @@
 /** Response-time histograms per backend, and how a cluster primary adds up its workers' counters. */
 import { describe, expect, test } from "bun:test";
-import { counterGrowth } from "../../src/cluster/counters.ts";
+import { counterGrowth, listGrowth } from "../../src/cluster/counters.ts";
 import type { Counters } from "../../src/cluster/protocol.ts";
 import { LATENCY_BOUNDS_SECONDS, LATENCY_BUCKETS, LatencyHistogram, quantileMs, sumLatency, totalCount } from "../../src/runtime/latency.ts";
 
@@ -52,16 +52,22 @@ describe("latency histogram", () => {
 });
 
 describe("cluster counters", () => {
-  const report = (total: number, failed: number, sumMs: number, counts: number[]): Counters => ["b1", 0, total, failed, sumMs, counts];
+  const report = (total: number, failed: number, sumMs: number, counts: number[], outcomes = [0, total, 0, 0, failed]): Counters => ["b1", 0, total, failed, sumMs, counts, outcomes];
 
   test("the primary adds what a worker's totals grew by since its last report", () => {
     const growth = counterGrowth(report(10, 1, 100, countsWith([5, 10])), report(15, 2, 130, countsWith([5, 14], [10, 1])));
-    expect(growth).toEqual({ total: 5, failed: 1, latencySumMs: 30, latencyCounts: countsWith([5, 4], [10, 1]) });
+    expect(growth).toEqual({ total: 5, failed: 1, latencySumMs: 30, latencyCounts: countsWith([5, 4], [10, 1]), outcomes: [0, 5, 0, 0, 1] });
   });
 
   test("a worker's first report, or one after it counted from 0 again, is all new", () => {
     const now = report(3, 0, 9, countsWith([5, 3]));
     expect(counterGrowth(undefined, now).total).toBe(3);
-    expect(counterGrowth(report(500, 4, 900, countsWith([5, 500])), now)).toEqual({ total: 3, failed: 0, latencySumMs: 9, latencyCounts: countsWith([5, 3]) });
+    expect(counterGrowth(report(500, 4, 900, countsWith([5, 500])), now)).toEqual({ total: 3, failed: 0, latencySumMs: 9, latencyCounts: countsWith([5, 3]), outcomes: [0, 3, 0, 0, 0] });
+  });
+
+  test("edge counter lists grow the same way", () => {
+    expect(listGrowth([1, 2, 3], [2, 2, 5])).toEqual([1, 0, 2]);
+    expect(listGrowth([5, 5], [1, 0])).toEqual([1, 0]);
+    expect(listGrowth(undefined, [4])).toEqual([4]);
   });
 });

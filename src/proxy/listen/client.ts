@@ -15,7 +15,9 @@
  */
 import type { Socket } from "bun";
 import { checkPartialHead, isHeadError, parseRequestHead, type RequestHead } from "../http1/request-head.ts";
-import { closesConnection, failureResponse, reasonPhrase, type Failure } from "../failures.ts";
+import { answeredBy, closesConnection, countFailure, failureResponse, reasonPhrase, type Failure } from "../failures.ts";
+import type { AccessFacts } from "../../runtime/log.ts";
+import type { EdgeStats } from "../../runtime/outcomes.ts";
 import type { ListenContext } from "./context.ts";
 import { Outbox, type OutboxOwner } from "./outbox.ts";
 
@@ -54,6 +56,8 @@ export interface EdgeHooks {
   /** Starts handling a parsed request (the edge decides: own endpoint, WebSocket, or a backend). */
   handle(client: ClientConnection, head: RequestHead, rest: Uint8Array | undefined): void;
   readonly context: () => ListenContext;
+  /** The process's edge counters (bytes in and out are counted per chunk). */
+  readonly stats: EdgeStats;
   /** The edge is shutting down: close after the current response. */
   readonly draining: () => boolean;
   closed(client: ClientConnection): void;
@@ -61,7 +65,7 @@ export interface EdgeHooks {
 
 export class ClientConnection implements OutboxOwner {
   readonly socket: Socket<ClientConnection>;
-  readonly out = new Outbox(this);
+  readonly out: Outbox;
   readonly peerIp: string;
   readonly #hooks: EdgeHooks;
   #state = S_HEAD;
@@ -78,6 +82,7 @@ export class ClientConnection implements OutboxOwner {
     this.socket = socket;
     this.peerIp = socket.remoteAddress;
     this.#hooks = hooks;
+    this.out = new Outbox(this, hooks.stats);
     this.out.attach(socket as Socket<unknown>);
     this.#idle();
   }
@@ -118,6 +123,7 @@ export class ClientConnection implements OutboxOwner {
   }
 
   onData(chunk: Uint8Array): void {
+    this.#hooks.stats.bytesIn += chunk.byteLength;
     switch (this.#state) {
       case S_HEAD:
         return this.#onHeadBytes(chunk);
@@ -183,16 +189,23 @@ export class ClientConnection implements OutboxOwner {
     this.resume();
   }
 
-  /** Answers with a failure (nothing of a response was written yet); refusals of bad requests close the connection. */
-  fail(failure: Failure, keepAlive = false): void {
+  /**
+   * Answers with a failure (nothing of a response was written yet); refusals of
+   * bad requests close the connection. `about` names the request for the access line.
+   */
+  fail(failure: Failure, keepAlive = false, about?: { readonly method: string; readonly path: string; readonly ms: number; readonly facts: AccessFacts }): void {
+    const ctx = this.#hooks.context();
+    countFailure(ctx.stats, failure);
     const close = !keepAlive || closesConnection(failure) || this.#hooks.draining();
     const { status, headers, body } = failureResponse(failure);
     let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
     for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
     head += `content-length: ${body.length}\r\n${close ? "connection: close\r\n" : ""}\r\n`;
     this.out.writeAssembled(head + body);
-    const log = this.#hooks.context().log;
-    if (log.access) log.response("-", "-", "fulcrum", status, 0);
+    if (ctx.log.access) {
+      const facts = about ? { ...about.facts, bytesOut: head.length + body.length } : { requestId: null, client: this.peerIp, bytesIn: null, bytesOut: head.length + body.length };
+      ctx.log.response(about?.method ?? "-", about?.path ?? "-", answeredBy(failure), status, about?.ms ?? 0, facts);
+    }
     this.#handler = undefined;
     if (close) this.#close(false);
     else this.done(true);

@@ -6,6 +6,7 @@ import type { KeySource, ResolvedConfig } from "../../config/schema.ts";
 import type { RateLimitVerdict } from "../../decide/rate-limit.ts";
 import type { Logger } from "../../runtime/log.ts";
 import type { Pool } from "../../runtime/pool.ts";
+import type { EdgeStats } from "../../runtime/outcomes.ts";
 import type { Strategy } from "../../types.ts";
 import type { Upstreams } from "./upstream.ts";
 
@@ -31,4 +32,6 @@ export interface ListenContext {
   readonly own: OwnEndpoints | undefined;
   readonly upstreams: Upstreams;
   readonly newRequestId: () => string;
+  /** The process's edge counters for /lb-metrics. */
+  readonly stats: EdgeStats;
 }

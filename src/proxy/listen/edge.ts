@@ -13,6 +13,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { rateLimitKey, retryAfterSeconds, type RateLimitVerdict } from "../../decide/rate-limit.ts";
 import { fieldValue, type RequestHead } from "../http1/request-head.ts";
 import { ClientConnection, type EdgeHooks } from "./client.ts";
+import type { EdgeStats } from "../../runtime/outcomes.ts";
 import type { ListenContext } from "./context.ts";
 import { Exchange } from "./exchange.ts";
 import { serveOwn } from "./own-endpoints.ts";
@@ -25,6 +26,7 @@ export interface ListenOptions {
   readonly reusePort: boolean;
   /** The current request path (a reload swaps it; requests in flight keep theirs). */
   readonly context: () => ListenContext;
+  readonly stats: EdgeStats;
 }
 
 const SWEEP_MS = 100;
@@ -39,9 +41,11 @@ export class ListenEdge {
   constructor(options: ListenOptions) {
     this.#options = options;
     const connections = this.#connections;
+    options.stats.connections = () => connections.size;
     const hooks: EdgeHooks = {
       handle: (client, head, rest) => this.#handle(client, head, rest),
       context: options.context,
+      stats: options.stats,
       draining: () => this.#draining,
       closed: (client) => connections.delete(client),
     };
@@ -104,8 +108,12 @@ export class ListenEdge {
     const verdict = limit.check(rateLimitKey(limit.key, clientIp, (name) => fieldValue(head, name)));
     const go = (v: RateLimitVerdict) => {
       if (v.allowed) return new Exchange(client, ctx, head, rest).start();
-      if (ctx.log.access) ctx.log.response(head.method, head.path, "rate limit", 429, 0);
-      client.fail({ kind: "rate-limited", retryAfterSeconds: retryAfterSeconds(v.retryAfterMs) }, head.keepAlive && head.contentLength <= 0 && !head.chunked);
+      client.fail({ kind: "rate-limited", retryAfterSeconds: retryAfterSeconds(v.retryAfterMs) }, head.keepAlive && head.contentLength <= 0 && !head.chunked, {
+        method: head.method,
+        path: head.path,
+        ms: 0,
+        facts: { requestId: head.requestId, client: clientIp, bytesIn: head.text.length + 4, bytesOut: null },
+      });
     };
     if (!(verdict instanceof Promise)) return go(verdict);
     client.pause();

@@ -13,7 +13,9 @@
  * turns bad mid-stream aborts the upstream connection (never reused), so the
  * backend never sees a complete request the client was told failed.
  */
-import { classifyFetchError, countsAsFailure, retryDelayMs, shouldRetry, type UpstreamFailure } from "../../decide/retry.ts";
+import { classifyFetchError, retryDelayMs, shouldRetry, type UpstreamFailure } from "../../decide/retry.ts";
+import { recordFailure, recordResponse } from "../outcome.ts";
+import type { AccessFacts } from "../../runtime/log.ts";
 import type { Member } from "../../runtime/pool.ts";
 import type { PickContext } from "../../types.ts";
 import { selectBackend } from "../select.ts";
@@ -58,12 +60,18 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
   #relay: ResponseRelay | undefined;
   #finished = false;
   #sentAt = 0;
+  /** The X-Request-Id the backend got: the client's, or the one Fulcrum made. */
+  #requestId: string | null;
+  /** Request bytes read from the client: the head with its blank line, then the body. */
+  #bytesIn: number;
 
   constructor(client: ClientConnection, ctx: ListenContext, head: RequestHead, rest: Uint8Array | undefined) {
     this.client = client;
     this.ctx = ctx;
     this.head = head;
     this.clientIp = ctx.clientIp(client.peerIp, head.forwardedFor);
+    this.#requestId = head.requestId;
+    this.#bytesIn = head.text.length + 4;
     this.#body = head.chunked ? B_CHUNKED : head.contentLength > 0 ? B_LENGTH : B_NONE;
     this.#remaining = head.contentLength > 0 ? head.contentLength : 0;
     this.requestDone = this.#body === B_NONE;
@@ -132,7 +140,7 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
       peerTrusted: ctx.proxy.trustProxy !== false && ctx.isTrusted(this.client.peerIp),
       proto: ctx.tls ? "https" : "http",
       host,
-      requestId: ctx.newRequestId,
+      requestId: () => (this.#requestId = ctx.newRequestId()),
       body: this.#body === B_NONE ? "none" : this.#body === B_LENGTH ? "length" : "chunked",
     });
     const held = this.#held;
@@ -158,6 +166,7 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
 
   onClientData(chunk: Uint8Array): Uint8Array | undefined {
     if (this.requestDone) return chunk; // the next request's bytes
+    const before = chunk.byteLength;
     let piece: Uint8Array;
     let rest: Uint8Array | undefined;
     if (this.#body === B_LENGTH) {
@@ -181,6 +190,7 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
       piece = reframe(decoder.pieces, decoder.done);
       if (used < chunk.byteLength) rest = chunk.subarray(used);
     }
+    this.#bytesIn += before - (rest?.byteLength ?? 0);
     const complete = this.#body === B_LENGTH ? this.#remaining === 0 : (this.#decoder as ChunkedDecoder).done;
     if (piece.byteLength > 0) {
       const upstream = this.upstream;
@@ -229,7 +239,7 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
     this.upstream = undefined;
     if (relay?.started) {
       // The response broke off midway: the client must not take it as complete.
-      this.#countFailure();
+      this.#countFailure("reset");
       return this.#end(false, "aborted");
     }
     this.#upstreamFailed(classifyFetchError({ code }), reused);
@@ -244,6 +254,7 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
     // A kept-alive connection closed just as it was reused: nothing was processed; try a fresh one once.
     if (reusedConnection && failure === "reset" && this.#replayable()) {
       backend.inflight++;
+      this.ctx.stats.retries++;
       const pool = this.ctx.upstreams.for(backend);
       pool.connect(this.ctx.proxy.connectTimeout).then(
         (connection) => (this.#finished ? connection.release(true) : this.#send(connection)),
@@ -251,9 +262,10 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
       );
       return;
     }
-    this.#countFailure();
+    this.#countFailure(failure);
     const request = { method: this.head.method, hasBody: this.#body !== B_NONE, bodyReplayable: this.#replayable() };
     if (shouldRetry(failure, request, this.#attempt, this.ctx.proxy.retries)) {
+      this.ctx.stats.retries++;
       (this.#tried ??= []).push(backend);
       this.#attempt++;
       this.backend = undefined;
@@ -262,15 +274,11 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
       else this.start();
       return;
     }
-    if (this.ctx.log.access) this.ctx.log.response(this.head.method, this.head.path, backend.url, failure === "timeout" ? 504 : 502, performance.now() - this.started);
     this.#fail({ kind: "upstream", failure, backend: backend.url, responseTimeout: this.ctx.proxy.responseTimeout });
   }
 
-  #countFailure(): void {
-    const backend = this.backend;
-    if (!backend) return;
-    backend.failedRequests++;
-    if (this.ctx.pool.recordOutcome(backend, true)) this.ctx.log.warn(`${backend.url} ejected after consecutive failures`);
+  #countFailure(failure: UpstreamFailure): void {
+    if (this.backend) recordFailure(this.ctx.pool, this.ctx.log, this.backend, failure);
   }
 
   /** The client's body broke its framing or grew too large: the upstream request is aborted, never completed. */
@@ -309,7 +317,7 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
   #fail(failure: Parameters<ClientConnection["fail"]>[0]): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.client.fail(failure, this.head.keepAlive && this.requestDone);
+    this.client.fail(failure, this.head.keepAlive && this.requestDone, { method: this.head.method, path: this.head.path, ms: performance.now() - this.started, facts: this.access(null) });
   }
 
   /**
@@ -332,10 +340,8 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
   responseDone(status: number, clientKeepAlive: boolean, upstreamReusable: boolean): void {
     const backend = this.backend;
     if (backend) {
-      const failed = countsAsFailure(status);
-      if (failed) backend.failedRequests++;
-      if (this.ctx.pool.recordOutcome(backend, failed)) this.ctx.log.warn(`${backend.url} ejected after consecutive failures`);
-      if (this.ctx.log.access) this.ctx.log.response(this.head.method, this.head.path, backend.url, status, performance.now() - (this.#sentAt || this.started));
+      recordResponse(this.ctx.pool, this.ctx.log, backend, status);
+      if (this.ctx.log.access) this.ctx.log.response(this.head.method, this.head.path, backend.url, status, performance.now() - (this.#sentAt || this.started), this.access(this.#relay?.bytesOut ?? null));
     }
     this.#end(clientKeepAlive, "ok", upstreamReusable);
   }
@@ -343,7 +349,7 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
   /** Called by the relay when the response cannot be used (bad head) before anything went to the client. */
   responseFailed(reason: string): void {
     const backend = this.backend as Member;
-    this.#countFailure();
+    this.#countFailure("protocol");
     this.upstream?.destroy();
     this.upstream = undefined;
     backend.inflight--;
@@ -355,10 +361,15 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
 
   /** The relay broke off after writing to the client (bad chunked framing from the backend). */
   responseAborted(): void {
-    this.#countFailure();
+    this.#countFailure("protocol");
     this.upstream?.destroy();
     this.upstream = undefined;
     this.#end(false, "aborted");
+  }
+
+  /** The access line's facts (bytesOut: what went to the client, null when Fulcrum answered itself). */
+  access(bytesOut: number | null): AccessFacts {
+    return { requestId: this.#requestId, client: this.clientIp, bytesIn: this.#bytesIn, bytesOut };
   }
 
   /** A tunnel took over both connections and the request in flight (tunnel.ts). */

@@ -7,6 +7,7 @@
  * promise per write).
  */
 import type { Socket } from "bun";
+import type { EdgeStats } from "../../runtime/outcomes.ts";
 
 // eslint-disable-next-line no-control-regex
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -26,9 +27,12 @@ export class Outbox {
   #socket: Socket<unknown> | undefined;
   #queue: Uint8Array[] = EMPTY;
   readonly #owner: OutboxOwner;
+  /** Edge counters to add the bytes written to (client connections only). */
+  readonly #stats: EdgeStats | undefined;
 
-  constructor(owner: OutboxOwner) {
+  constructor(owner: OutboxOwner, stats?: EdgeStats) {
     this.#owner = owner;
+    this.#stats = stats;
   }
 
   attach(socket: Socket<unknown>): void {
@@ -50,6 +54,7 @@ export class Outbox {
     if (!socket) return true;
     // An ASCII string is the same bytes in UTF-8 (what Bun writes strings as); others go as latin1 bytes.
     const bytes = typeof data === "string" && NON_ASCII.test(data) ? Buffer.from(data, "latin1") : data;
+    if (this.#stats) this.#stats.bytesOut += typeof bytes === "string" ? bytes.length : bytes.byteLength;
     if (this.#queue.length > 0) {
       this.#enqueue(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes);
       return false;
@@ -78,6 +83,7 @@ export class Outbox {
       scratch.set(part, at);
       at += part.byteLength;
     }
+    if (this.#stats) this.#stats.bytesOut += at;
     const socket = this.#socket;
     if (!socket) return true;
     if (this.#queue.length > 0) {

@@ -32,6 +32,8 @@ export class ResponseRelay {
   #dirty = false;
   #upstreamPaused = false;
   #done = false;
+  /** Bytes written to the client for this response (head and body), for the access log. */
+  bytesOut = 0;
 
   constructor(exchange: Exchange) {
     this.#exchange = exchange;
@@ -130,6 +132,9 @@ export class ResponseRelay {
     if (complete && end < bytes.byteLength) this.#dirty = true; // bytes nobody announced
     let flowing: boolean;
     const client = this.#exchange.client;
+    if (typeof prefix === "string") this.bytesOut += prefix.length;
+    if (pieces) for (const p of pieces) this.bytesOut += p.byteLength;
+    else this.bytesOut += end - start + (prefix && typeof prefix !== "string" ? prefix.byteLength : 0);
     if (typeof prefix === "string") {
       // A rewritten head: assembled with the body bytes that came with it into one write.
       flowing = client.out.writeAssembled(prefix, pieces ?? (end > start ? [bytes.subarray(start, end)] : []));

@@ -5,6 +5,7 @@
  * other's reads). It counts as a request in flight to its backend until either
  * side closes, then the other is closed too.
  */
+import type { EdgeStats } from "../../runtime/outcomes.ts";
 import type { Member } from "../../runtime/pool.ts";
 import type { ClientConnection, RequestHandler } from "./client.ts";
 import type { Exchange } from "./exchange.ts";
@@ -14,19 +15,22 @@ export class Tunnel implements RequestHandler, UpstreamUser {
   readonly #client: ClientConnection;
   readonly #upstream: UpstreamConnection;
   readonly #backend: Member;
+  readonly #stats: EdgeStats;
   #open = true;
 
-  private constructor(client: ClientConnection, upstream: UpstreamConnection, backend: Member) {
+  private constructor(client: ClientConnection, upstream: UpstreamConnection, backend: Member, stats: EdgeStats) {
     this.#client = client;
     this.#upstream = upstream;
     this.#backend = backend;
+    this.#stats = stats;
+    stats.openWebSockets++;
   }
 
   /** Takes over the exchange's two connections; `first` holds the 101 head and any bytes after it. */
   static open(exchange: Exchange, first: Buffer): void {
     const upstream = exchange.upstream as UpstreamConnection;
     const backend = exchange.backend as Member;
-    const tunnel = new Tunnel(exchange.client, upstream, backend);
+    const tunnel = new Tunnel(exchange.client, upstream, backend, exchange.ctx.stats);
     exchange.handOver();
     upstream.user = tunnel;
     exchange.client.attach(tunnel);
@@ -69,5 +73,6 @@ export class Tunnel implements RequestHandler, UpstreamUser {
     if (!this.#open) return;
     this.#open = false;
     this.#backend.inflight--;
+    this.#stats.openWebSockets--;
   }
 }

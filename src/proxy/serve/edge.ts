@@ -10,6 +10,7 @@ import type { Traffic } from "../traffic.ts";
 import { refuse } from "./refuse.ts";
 import { pathOf } from "./request-checks.ts";
 import { relayHandlers, type WsData } from "./websocket.ts";
+import type { EdgeStats } from "../../runtime/outcomes.ts";
 import type { OwnEndpoints } from "../listen/context.ts";
 
 export interface Edge {
@@ -30,6 +31,7 @@ export interface ServeOptions {
   /** The balancer's own `/lb-*` endpoints, when they are served on this port. */
   readonly own: OwnEndpoints | undefined;
   readonly log: Logger;
+  readonly stats: EdgeStats;
 }
 
 export function startServeEdge(options: ServeOptions): Edge {
@@ -45,7 +47,10 @@ export function startServeEdge(options: ServeOptions): Edge {
     maxRequestBodySize: Math.max(1, options.maxBodySize),
     fetch: (req, srv) => {
       const refusal = refuse(req);
-      if (refusal) return refusal;
+      if (refusal) {
+        options.stats.refused++;
+        return refusal;
+      }
       const path = pathOf(req.url);
       if (own && path.startsWith("/lb-")) {
         const answer = own(req, path);

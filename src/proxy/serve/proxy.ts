@@ -7,11 +7,13 @@
  */
 import type { ResolvedConfig } from "../../config/schema.ts";
 import { forwardRequestHeaders, stripHopByHop, upstreamHost } from "../../decide/headers.ts";
-import { classifyFetchError, countsAsFailure, isIdempotent, retryDelayMs, shouldRetry, type UpstreamFailure } from "../../decide/retry.ts";
-import type { Logger } from "../../runtime/log.ts";
+import { classifyFetchError, isIdempotent, retryDelayMs, shouldRetry, type UpstreamFailure } from "../../decide/retry.ts";
+import type { AccessFacts, Logger } from "../../runtime/log.ts";
 import type { Member, Pool } from "../../runtime/pool.ts";
 import type { PickContext, Strategy } from "../../types.ts";
+import type { EdgeStats } from "../../runtime/outcomes.ts";
 import { failureAsResponse } from "../failures.ts";
+import { recordFailure, recordResponse } from "../outcome.ts";
 import { requestIds } from "../request-id.ts";
 import { selectBackend } from "../select.ts";
 import { Deadlines, type Deadline } from "./deadlines.ts";
@@ -34,6 +36,7 @@ export interface ProxyDeps {
   readonly clientIp: (peerIp: string, req: Request) => string;
   /** Called when no backend is available; resolves true once one is (scale from zero). */
   readonly coldStart?: () => Promise<boolean>;
+  readonly stats: EdgeStats;
 }
 
 /** The server the request came in on: a streamed upload turns Bun's idle timer off for it (the timer ignores body bytes). */
@@ -55,7 +58,11 @@ export function createProxy(deps: ProxyDeps): Proxy {
   const newRequestId = requestIds();
   const deadlines = new Deadlines(Math.min(100, cfg.responseTimeout / 10));
 
-  const unavailable = () => failureAsResponse({ kind: "no-backend", retryAfterSeconds: deps.retryAfterSeconds });
+  const { stats } = deps;
+  const unavailable = () => failureAsResponse({ kind: "no-backend", retryAfterSeconds: deps.retryAfterSeconds }, stats);
+  /** The client stalled (408) or its body failed; mostly nobody is left to read this. */
+  const clientFailed = (failure: ClientBodyFailure) =>
+    failureAsResponse(failure === "idle" ? { kind: "client-timeout", what: "body" } : { kind: "bad-body", reason: "the request body failed" }, stats);
   const failed = (failure: UpstreamFailure, backend: string) => failureAsResponse({ kind: "upstream", failure, backend, responseTimeout: cfg.responseTimeout });
 
   async function proxyRequest(req: Request, peerIp: string, path: string, server: RequestServer): Promise<Response> {
@@ -94,6 +101,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
       }
     }
 
+    // What Bun.serve lets the access line know: lengths when declared (bodies stream after this handler returns).
+    const access = (bytesOut: number | null): AccessFacts => ({ requestId: headers.get("x-request-id"), client: ctx.clientIp, bytesIn: lengthOf(contentLength), bytesOut });
     let tried: Member[] | undefined;
     for (let attempt = 0; ; attempt++) {
       const backoff = retryDelayMs(attempt, Math.random);
@@ -136,13 +145,13 @@ export function createProxy(deps: ProxyDeps): Proxy {
         if (watched?.failure || req.signal.aborted) return clientFailed(watched?.failure ?? "error");
         const failure: UpstreamFailure = classifyFetchError(error);
         if (failure === "aborted") return clientFailed("error");
-        if (failure === "invalid") return failureAsResponse({ kind: "bad-request", status: 400, reason: "the request cannot be forwarded" });
-        backend.failedRequests++;
-        if (pool.recordOutcome(backend, true)) log.warn(`${backend.url} ejected after consecutive failures`);
-        if (log.access) log.response(method, path, backend.url, failure === "timeout" ? 504 : 502, performance.now() - waitStart);
+        if (failure === "invalid") return failureAsResponse({ kind: "bad-request", status: 400, reason: "the request cannot be forwarded" }, stats);
+        recordFailure(pool, log, backend, failure);
+        if (log.access) log.response(method, path, backend.url, failure === "timeout" ? 504 : 502, performance.now() - waitStart, access(null));
         if (failure === "timeout") return failed(failure, backend.url);
         if (shouldRetry(failure, { method, hasBody, bodyReplayable }, attempt, cfg.retries)) {
           (tried ??= []).push(backend);
+          stats.retries++;
           continue;
         }
         return failed(failure, backend.url);
@@ -154,10 +163,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
       backend.inflight--;
       pool.observeResponseTime(backend, elapsed);
       const status = upstream.status;
-      const failedStatus = countsAsFailure(status);
-      if (failedStatus) backend.failedRequests++;
-      if (pool.recordOutcome(backend, failedStatus)) log.warn(`${backend.url} ejected after consecutive failures`);
-      if (log.access) log.response(method, path, backend.url, status, elapsed);
+      recordResponse(pool, log, backend, status);
+      if (log.access) log.response(method, path, backend.url, status, elapsed, access(lengthOf(upstream.headers.get("content-length"))));
       // Passed on as it came (headers are mutable): only the hop-by-hop ones go.
       stripHopByHop(upstream.headers);
       return upstream;
@@ -167,7 +174,6 @@ export function createProxy(deps: ProxyDeps): Proxy {
   return { handle: proxyRequest, close: () => deadlines.close() };
 }
 
-/** The client stalled (408) or its body failed; mostly nobody is left to read this. */
-function clientFailed(failure: ClientBodyFailure): Response {
-  return failureAsResponse(failure === "idle" ? { kind: "client-timeout", what: "body" } : { kind: "bad-body", reason: "the request body failed" });
+function lengthOf(header: string | null): number | null {
+  return header !== null && /^\d+$/.test(header) ? Number(header) : null;
 }

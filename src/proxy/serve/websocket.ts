@@ -8,6 +8,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import { forwardRequestHeaders, upstreamHost } from "../../decide/headers.ts";
+import type { EdgeStats } from "../../runtime/outcomes.ts";
 import { failureAsResponse } from "../failures.ts";
 import { selectBackend } from "../select.ts";
 import type { PickContext, Strategy } from "../../types.ts";
@@ -17,6 +18,7 @@ import type { Member, Pool } from "../../runtime/pool.ts";
 export interface WsData {
   readonly upstream: WebSocket;
   readonly backend: Member;
+  readonly stats: EdgeStats;
   /** Frames from upstream that arrived before the client side opened. */
   readonly early: (string | ArrayBuffer)[];
   client: ServerWebSocket<WsData> | undefined;
@@ -38,6 +40,7 @@ export interface WebSocketDeps {
   readonly clientIp: (peerIp: string, req: Request) => string;
   /** Called when no backend is available; resolves true once one is (scale from zero). */
   readonly coldStart?: () => Promise<boolean>;
+  readonly stats: EdgeStats;
 }
 
 /** Headers of the handshake that belong to this hop's handshake, not the upstream one. */
@@ -61,7 +64,7 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
     const ctx: PickContext = { clientIp: deps.clientIp(peerIp, req), header: (name) => req.headers.get(name) };
     let backend = selectBackend(strategy, pool.backends, ctx, undefined);
     if (!backend && deps.coldStart && (await deps.coldStart())) backend = selectBackend(strategy, pool.backends, ctx, undefined);
-    if (!backend) return failureAsResponse({ kind: "no-backend", retryAfterSeconds: deps.retryAfterSeconds });
+    if (!backend) return failureAsResponse({ kind: "no-backend", retryAfterSeconds: deps.retryAfterSeconds }, deps.stats);
 
     const target = backend.url.replace(/^http/, "ws") + path;
     // A copy: the upgrade below still needs the client's own handshake headers.
@@ -81,7 +84,7 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
 
     const upstream = new WebSocket(target, { headers, protocols } as unknown as string[]);
     upstream.binaryType = "arraybuffer";
-    const data: WsData = { upstream, backend, early: [], client: undefined, upstreamClose: undefined };
+    const data: WsData = { upstream, backend, stats: deps.stats, early: [], client: undefined, upstreamClose: undefined };
     upstream.addEventListener("message", (event) => {
       const frame = event.data as string | ArrayBuffer;
       if (data.client) data.client.send(frame);
@@ -103,7 +106,7 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
     const upgraded = server.upgrade(req, { data, headers: chosen ? { "sec-websocket-protocol": chosen } : undefined });
     if (!upgraded) {
       upstream.close();
-      return failureAsResponse({ kind: "bad-handshake", status: 400, reason: "invalid WebSocket handshake" });
+      return failureAsResponse({ kind: "bad-handshake", status: 400, reason: "invalid WebSocket handshake" }, deps.stats);
     }
     backend.inflight++;
     backend.totalRequests++;
@@ -118,6 +121,7 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
 export const relayHandlers: Bun.WebSocketHandler<WsData> = {
   open(ws) {
     const data = ws.data;
+    data.stats.openWebSockets++;
     data.client = ws;
     for (const frame of data.early) ws.send(frame);
     data.early.length = 0;
@@ -128,8 +132,9 @@ export const relayHandlers: Bun.WebSocketHandler<WsData> = {
     if (upstream.readyState === WebSocket.OPEN) upstream.send(message);
   },
   close(ws, code, reason) {
-    const { upstream, backend } = ws.data;
+    const { upstream, backend, stats } = ws.data;
     backend.inflight--;
+    stats.openWebSockets--;
     if (upstream.readyState === WebSocket.OPEN || upstream.readyState === WebSocket.CONNECTING) relayClose(upstream, code, reason);
   },
 };
