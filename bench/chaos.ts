@@ -19,10 +19,11 @@
  * stopped by PID at the end.
  */
 import type { Subprocess } from "bun";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runChaos, type ChaosBackend, type ChaosResult } from "../tests/helpers/chaos.ts";
+import { startNginx } from "./peers.ts";
 import { arg, cleanup, freePort, spawnQuiet, spawnUntil, waitHttp } from "./procs.ts";
 
 const durationMs = Number(arg("duration", "20")) * 1000;
@@ -122,48 +123,9 @@ ${list.map((p, i) => `  server s${i} ${HOST}:${p} check inter 1s rise 1 fall 2`)
 }
 
 async function nginx(ports: readonly number[]): Promise<Target> {
-  const port = freePort();
-  const home = join(dir, "nginx");
-  for (const sub of ["", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"]) mkdirSync(join(home, sub), { recursive: true });
-  const file = join(home, "nginx.conf");
-  const write = (list: readonly number[]) =>
-    writeFileSync(
-      file,
-      `${process.getuid?.() === 0 ? "user root;" : ""}
-worker_processes 1;
-daemon off;
-pid ${home}/nginx.pid;
-error_log ${home}/error.log crit;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${home}/client_body;
-  proxy_temp_path ${home}/proxy;
-  fastcgi_temp_path ${home}/fastcgi;
-  uwsgi_temp_path ${home}/uwsgi;
-  scgi_temp_path ${home}/scgi;
-  upstream backends {
-${list.map((p) => `    server ${HOST}:${p};`).join("\n")}
-  }
-  server {
-    listen ${HOST}:${port};
-    location / { proxy_pass http://backends; }
-  }
-}
-`,
-    );
-  write(ports);
-  const proc = spawnQuiet(["nginx", "-p", home, "-c", file, "-e", join(home, "error.log")]);
-  await waitHttp(`http://${HOST}:${port}/slow?ms=0`, 10_000, "nginx");
-  return {
-    url: `http://${HOST}:${port}`,
-    async reload(list) {
-      write(list);
-      proc.kill("SIGHUP");
-      await Bun.sleep(100);
-    },
-    stop: () => stopProc(proc),
-  };
+  // nginx's defaults: no upstream keep-alive, passive checks only (max_fails=1 fail_timeout=10s).
+  const peer = await startNginx(join(dir, "nginx"), { backends: ports, readyPath: "/slow?ms=0" });
+  return { url: peer.url, reload: (list) => peer.reload(list), stop: () => stopProc(peer.proc) };
 }
 
 const START = { fulcrum, haproxy, nginx } as Record<string, (ports: readonly number[]) => Promise<Target>>;

@@ -74,8 +74,14 @@ try {
   const lb = await spawnUntil(["bun", "--cpu-prof", `--cpu-prof-dir=${dir}`, "run", "src/main.ts", "--config", config], /Load balancer running on port (\d+)/);
   const url = `http://127.0.0.1:${lb.match[1]}/`;
   Bun.spawnSync(["wrk", "-t1", "-c64", "-d2s", url]); // warm-up (in the profile too; short next to the run)
-  const wrk = Bun.spawnSync(["wrk", "-t1", `-c${conns}`, `-d${duration}s`, url], { stdout: "pipe" });
-  const requests = Number(/(\d+) requests in/.exec(wrk.stdout.toString())?.[1] ?? 0);
+  // `--load ab-k`: ApacheBench's HTTP/1.0 keep-alive requests instead of wrk's HTTP/1.1 ones.
+  const load = arg("load", "wrk");
+  const run =
+    load === "ab-k"
+      ? Bun.spawnSync(["ab", "-k", "-q", "-t", String(duration), "-n", "10000000", "-c", String(conns), url], { stdout: "pipe" })
+      : Bun.spawnSync(["wrk", "-t1", `-c${conns}`, `-d${duration}s`, url], { stdout: "pipe" });
+  const out = run.stdout.toString();
+  const requests = Number((load === "ab-k" ? /Complete requests:\s+(\d+)/ : /(\d+) requests in/).exec(out)?.[1] ?? 0);
   lb.proc.kill("SIGTERM");
   await lb.proc.exited;
 
@@ -83,7 +89,7 @@ try {
   if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
   const { total, functions, files } = summarize(JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile);
   const pct = (ms: number) => `${((ms / total) * 100).toFixed(1)}%`;
-  console.log(`\n### Fulcrum CPU profile: ${engine} engine, wrk -c${conns} -d${duration}s, ${requests.toLocaleString("en")} requests (+2 s warm-up)\n`);
+  console.log(`\n### Fulcrum CPU profile: ${engine} engine, ${arg("load", "wrk")} -c${conns} -d${duration}s, ${requests.toLocaleString("en")} requests (+2 s warm-up)\n`);
   console.log(`Samples cover ${(total / 1000).toFixed(1)} s of the main thread (idle time included as "(idle)" when Bun reports it).\n`);
   console.log("| self | function |\n|---:|---|");
   for (const [name, ms] of functions.slice(0, top)) console.log(`| ${pct(ms)} | \`${name}\` |`);
