@@ -154,13 +154,27 @@ describe("logs", () => {
   test("log.format json gives one JSON object per line", async () => {
     const dir = tempDir({ "lb.json": JSON.stringify({ listen: { port: 0 }, backends: [backend.url], log: { format: "json" } }) });
     const lb = await startFulcrum(["--config", join(dir, "lb.json")]);
-    await fetch(`${lb.url}/some/path`); // the fixture answers 404 for unknown paths
+    await fetch(`${lb.url}/some/path`, { headers: { "x-request-id": "req-42" } }); // the fixture answers 404 for unknown paths
     await lb.stdout.wait(/"type":"response"/);
     await lb.stop();
     const lines = lb.stdout.text.trim().split("\n");
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(records.find((r) => r.type === "response")).toMatchObject({ level: "info", method: "GET", path: "/some/path", backend: backend.url, status: 404 });
+    const response = records.find((r) => r.type === "response") as Record<string, unknown>;
+    // The stable field names (docs/operations.md).
+    expect(response).toMatchObject({ level: "info", request_id: "req-42", client: "127.0.0.1", method: "GET", path: "/some/path", backend: backend.url, status: 404 });
+    expect(typeof response.duration_ms).toBe("number");
+    expect(response.bytes_in as number).toBeGreaterThan(30);
+    expect(response.bytes_out as number).toBeGreaterThan(20);
     expect(records.every((r) => typeof r.time === "string" && typeof r.msg === "string")).toBe(true);
+  });
+
+  test("the text access line keeps the SPEC form and adds bytes sent, the client and the request id", async () => {
+    const dir = tempDir({ "lb.json": JSON.stringify({ listen: { port: 0 }, backends: [backend.url] }) });
+    const lb = await startFulcrum(["--config", join(dir, "lb.json")]);
+    await (await fetch(`${lb.url}/`, { headers: { "x-request-id": "abc" } })).text();
+    const [line] = await lb.stdout.wait(/RESPONSE: .*\n/);
+    expect(line).toMatch(new RegExp(`^RESPONSE: GET / <- ${backend.url.replaceAll(".", "\\.")} \\[200\\] \\d+ms \\d+B from 127\\.0\\.0\\.1 id=abc\\n$`));
+    await lb.stop();
   });
 
   test("log.access false silences per-request lines", async () => {

@@ -5,6 +5,8 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { cleanupAfterAll, startBackend, startFulcrum, tempDir, waitFor, type Running } from "../helpers/procs.ts";
+import { readPrometheusText } from "../helpers/prometheus-text.ts";
+import { raw } from "../helpers/raw-http.ts";
 
 cleanupAfterAll();
 
@@ -37,6 +39,33 @@ describe("/lb-metrics", () => {
     const post = await fetch(`${lb.url}/lb-metrics`, { method: "POST" });
     expect(post.status).toBe(405);
     expect(post.headers.get("allow")).toBe("GET, HEAD");
+    await lb.stop();
+  });
+
+  test("outcomes, histograms, retries and bytes follow traffic; the text passes promtool check metrics", async () => {
+    const dead = await startBackend("dead");
+    const lb = await startFulcrum(["--config", await configFile({ backends: [a.url, dead.url], strategy: "round-robin" })]);
+    await dead.stop("SIGKILL");
+    for (let i = 0; i < 8; i++) expect((await fetch(`${lb.url}/`)).status).toBe(200); // half go to dead first and are retried
+    await (await fetch(`${lb.url}/status/503`)).text();
+    expect((await raw(lb.port, "BREW / HTTP/1.1\r\nHost: x\r\n\r\n")).statuses).toEqual([501]);
+    const text = await (await fetch(`${lb.url}/lb-metrics`)).text();
+    const { problems, samples } = readPrometheusText(text);
+    expect(problems).toEqual([]);
+    const value = (name: string, labels: Record<string, string>) => samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+    expect(value("fulcrum_requests_total", { backend: a.url, code: "2xx" })).toBe(8);
+    expect(value("fulcrum_requests_total", { backend: a.url, code: "5xx" })).toBe(1);
+    expect(value("fulcrum_requests_total", { backend: dead.url, code: "upstream_error" })).toBeGreaterThanOrEqual(3);
+    expect(value("fulcrum_requests_total", { backend: "none", code: "refused" })).toBe(1);
+    expect(value("fulcrum_retries_total", {})).toBe(value("fulcrum_requests_total", { backend: dead.url, code: "upstream_error" }));
+    expect(value("fulcrum_backend_response_seconds_count", { backend: a.url })).toBe(9);
+    expect(value("fulcrum_backend_response_seconds_bucket", { backend: a.url, le: "+Inf" })).toBe(9);
+    expect(value("fulcrum_sent_bytes_total", {})).toBeGreaterThan(9 * 100);
+    expect(value("fulcrum_client_connections", {})).toBeGreaterThanOrEqual(1);
+    if (Bun.which("promtool")) {
+      const check = Bun.spawnSync(["promtool", "check", "metrics"], { stdin: Buffer.from(text), stderr: "pipe", stdout: "pipe" });
+      expect({ code: check.exitCode, lint: check.stderr.toString() + check.stdout.toString() }).toEqual({ code: 0, lint: "" });
+    } else console.log("promtool not installed (Debian's prometheus package): skipped promtool check metrics");
     await lb.stop();
   });
 
