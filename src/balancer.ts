@@ -292,7 +292,8 @@ export class Balancer {
     }
     this.pool.setHealthConfig(next.health);
     this.#log.configure(next.log);
-    if (prev.scaling.stableWindow !== next.scaling.stableWindow || prev.scaling.panicWindow !== next.scaling.panicWindow) this.#sampler.resize(next.scaling);
+    const sampled = (c: ResolvedConfig) => [c.scaling.stableWindow, c.scaling.panicWindow, c.scaling.scaleDownThreshold];
+    if (!Bun.deepEquals(sampled(prev), sampled(next))) this.#sampler.resize(next.scaling);
     this.#config = next;
     if (!Bun.deepEquals(prev.rateLimit, next.rateLimit) || prev.cluster.redis !== next.cluster.redis) {
       this.#limiter?.close();

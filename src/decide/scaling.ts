@@ -6,8 +6,19 @@
  * window and a short *panic* window. Outside panic, scale up when the stable
  * average per ready instance exceeds `scaleUpThreshold`, by as many instances as
  * it takes to bring it under, in one step; scale down one instance at a time
- * once the average has stayed below `scaleDownThreshold` for `idleTimeout`;
- * never within `cooldown` of the last action. A spike that would need
+ * once the load has stayed below `scaleDownThreshold` per instance for
+ * `idleTimeout`; never within `cooldown` of the last action.
+ *
+ * "Stayed below" is measured on the load samples themselves (`quietSince`:
+ * when the sampled in-flight count last reached the threshold), not on the
+ * stable average: that average lags the load by up to a whole stable window,
+ * and waiting for it before starting `idleTimeout` put the first scale-down a
+ * stable window late (60 s instead of 30 with the original autoscaler's
+ * config). So the first scale-down comes within `idleTimeout` + one
+ * `checkInterval` of the load going away. Flapping stays prevented: the quiet
+ * must last the whole `idleTimeout`, cooldown applies, panic blocks it, and a
+ * scale-down never leaves the current (panic-window) load above
+ * `scaleUpThreshold` per instance. A spike that would need
  * `panicThreshold` × the current instances in the panic window starts *panic*:
  * scale up at once (cooldown does not apply) and never down, until the stable
  * window has passed without another spike.
@@ -32,14 +43,14 @@ export interface LoadWindow {
   readonly panic: number;
   /** Instances taking traffic. */
   readonly ready: number;
+  /** Since when (same clock as `now`) the sampled load has stayed below `scaleDownThreshold` per ready instance. */
+  readonly quietSince: number;
 }
 
 export interface ScaleState {
   readonly desired: number;
   /** Time of the last scale action (-Infinity: none yet). */
   readonly lastActionAt: number;
-  /** Since when the average has been below scaleDownThreshold (null: it is not). */
-  readonly lowSince: number | null;
   /** Panicking while now < panicUntil. */
   readonly panicUntil: number;
 }
@@ -52,7 +63,7 @@ export interface ScaleAction {
 }
 
 export function initialScaleState(policy: ScalingPolicy): ScaleState {
-  return { desired: policy.min, lastActionAt: -Infinity, lowSince: null, panicUntil: 0 };
+  return { desired: policy.min, lastActionAt: -Infinity, panicUntil: 0 };
 }
 
 /** Fewest instances that bring `load` strictly under `threshold` each. */
@@ -85,31 +96,28 @@ export function planScale(window: LoadWindow, state: ScaleState, policy: Scaling
   const panicWants = instancesFor(window.panic, up);
   const spike = panicAvg > up && panicWants >= policy.panicThreshold * window.ready;
   const panicking = spike || now < state.panicUntil;
-  const panicUntil = spike ? now + policy.stableWindow : state.panicUntil;
+  // Panic lasts a stable window past the spike, and the spike lasts while the short-window load
+  // is still over the threshold (at max, or once capacity was added, it is no longer a "spike").
+  const panicUntil = spike || (panicking && panicAvg > up) ? now + policy.stableWindow : state.panicUntil;
 
   if (panicking) {
     const to = clamp(Math.max(state.desired, panicWants, stableAvg > up ? instancesFor(window.stable, up) : 0));
-    if (to > state.desired) return act(to, `avg load ${fmt(panicAvg, up)} > ${up}, panic`, { panicUntil, lowSince: null });
-    return { state: { ...state, panicUntil, lowSince: null } };
+    if (to > state.desired) return act(to, `avg load ${fmt(panicAvg, up)} > ${up}, panic`, { panicUntil });
+    return { state: { ...state, panicUntil } };
   }
 
   const coolingDown = now - state.lastActionAt < policy.cooldown;
   if (stableAvg > up) {
     const to = clamp(instancesFor(window.stable, up));
-    if (to > state.desired && !coolingDown) return act(to, `avg load ${fmt(stableAvg, up)} > ${up}`, { lowSince: null });
-    return { state: { ...state, panicUntil, lowSince: null } };
+    if (to > state.desired) return coolingDown ? { state: { ...state, panicUntil } } : act(to, `avg load ${fmt(stableAvg, up)} > ${up}`);
+    // At max already: the stable average may still remember a load that has gone; the quiet decides below.
   }
 
-  if (stableAvg < policy.scaleDownThreshold) {
-    const lowSince = state.lowSince ?? now;
-    const idleLongEnough = now - lowSince >= policy.idleTimeout;
-    if (idleLongEnough && !coolingDown && state.desired > policy.min) {
-      return act(state.desired - 1, `avg load ${fmt(stableAvg, policy.scaleDownThreshold)} < ${policy.scaleDownThreshold} for ${Math.round((now - lowSince) / 1000)}s`, {
-        lowSince,
-        panicUntil,
-      });
-    }
-    return { state: { ...state, lowSince, panicUntil } };
+  const quietFor = now - window.quietSince;
+  const fewerStillServe = window.panic === 0 || instancesFor(window.panic, up) <= state.desired - 1;
+  if (quietFor >= policy.idleTimeout && !coolingDown && state.desired > policy.min && fewerStillServe) {
+    const down = policy.scaleDownThreshold;
+    return act(state.desired - 1, `load ${fmt(panicAvg, down)} < ${down} per instance for ${Math.round(quietFor / 1000)}s`, { panicUntil });
   }
-  return { state: { ...state, lowSince: null, panicUntil } };
+  return { state: { ...state, panicUntil } };
 }

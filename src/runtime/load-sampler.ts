@@ -11,6 +11,13 @@ import type { Task } from "./scheduler.ts";
 
 export const SAMPLE_EVERY_MS = 100;
 
+/** The windows the averages are taken over, and the per-instance load below which the pool is quiet. */
+export interface SamplerWindows {
+  readonly stableWindow: number;
+  readonly panicWindow: number;
+  readonly scaleDownThreshold: number;
+}
+
 /** Fixed-size ring of samples with a running sum. */
 class Ring {
   readonly #values: Float64Array;
@@ -43,24 +50,31 @@ export class LoadSampler {
   #panicSamples: number;
   #managed: Ring;
   readonly #perMember = new WeakMap<Member, Ring>();
+  #quietBelow: number;
+  /** When (performance.now()) a sample last reached `scaleDownThreshold` per ready instance. */
+  #lastBusyAt = performance.now();
 
-  constructor(pool: Pool, windows: { stableWindow: number; panicWindow: number }) {
+  constructor(pool: Pool, windows: SamplerWindows) {
     this.#pool = pool;
     this.#stableSamples = Math.max(1, Math.round(windows.stableWindow / SAMPLE_EVERY_MS));
     this.#panicSamples = Math.max(1, Math.round(windows.panicWindow / SAMPLE_EVERY_MS));
     this.#managed = new Ring(this.#stableSamples);
+    this.#quietBelow = windows.scaleDownThreshold;
   }
 
-  /** New window sizes (config reload); history restarts. */
-  resize(windows: { stableWindow: number; panicWindow: number }): void {
+  /** New window sizes or threshold (config reload); history restarts. */
+  resize(windows: SamplerWindows): void {
     this.#stableSamples = Math.max(1, Math.round(windows.stableWindow / SAMPLE_EVERY_MS));
     this.#panicSamples = Math.max(1, Math.round(windows.panicWindow / SAMPLE_EVERY_MS));
     this.#managed = new Ring(this.#stableSamples);
+    this.#quietBelow = windows.scaleDownThreshold;
   }
 
   sample(): void {
     let managed = 0;
+    let ready = 0;
     for (const member of this.#pool.backends) {
+      if (member.managed && member.state === "healthy") ready++;
       let ring = this.#perMember.get(member);
       if (!ring) this.#perMember.set(member, (ring = new Ring(this.#stableSamples)));
       const inflight = member.inflight + member.remote.inflight; // remote: a cluster's workers
@@ -69,13 +83,14 @@ export class LoadSampler {
       if (member.managed) managed += inflight;
     }
     this.#managed.push(managed);
+    if (ready === 0 || managed >= this.#quietBelow * ready) this.#lastBusyAt = performance.now();
   }
 
   /** The autoscaler's input: managed in-flight averages and how many instances take traffic. */
   window(): LoadWindow {
     let ready = 0;
     for (const member of this.#pool.backends) if (member.managed && member.state === "healthy") ready++;
-    return { stable: this.#managed.meanOfLast(this.#stableSamples), panic: this.#managed.meanOfLast(this.#panicSamples), ready };
+    return { stable: this.#managed.meanOfLast(this.#stableSamples), panic: this.#managed.meanOfLast(this.#panicSamples), ready, quietSince: this.#lastBusyAt };
   }
 
   task(): Task {

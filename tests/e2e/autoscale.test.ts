@@ -53,7 +53,7 @@ describe("autoscaling", () => {
     stopLight.abort();
     const during = await light;
     expect(during.failures).toEqual([]);
-    expect(lb.stdout.text).toMatch(/SCALE: DOWN \d -> \d \(avg load \d\.\d\d < 0\.5 for \d+s\)/);
+    expect(lb.stdout.text).toMatch(/SCALE: DOWN \d -> \d \(load \d\.\d\d < 0\.5 per instance for \d+s\)/);
 
     const s = await status(lb.url);
     expect(s.scaling.lastAction).toMatchObject({ direction: "down", to: 1 });

@@ -29,7 +29,7 @@ interface Step {
 function simulate(
   trace: (t: number) => number,
   durationMs: number,
-  options: { policy?: ScalingPolicy; startDelay?: number; crash?: { at: number; count: number } } = {},
+  options: { policy?: ScalingPolicy; startDelay?: number; crash?: { at: number; count: number }; check?: number } = {},
 ): Step[] {
   const p = options.policy ?? policy;
   const samples: { t: number; load: number }[] = [];
@@ -41,13 +41,17 @@ function simulate(
     const inWindow = samples.filter((s) => s.t > t - window);
     return inWindow.reduce((a, s) => a + s.load, 0) / Math.max(1, inWindow.length);
   };
+  // As the sampler does: when a sample last reached scaleDownThreshold per ready instance.
+  let quietSince = 0;
   for (let t = 0; t <= durationMs; t += 100) {
-    samples.push({ t, load: trace(t) });
+    const load = trace(t);
+    samples.push({ t, load });
     for (const pending of pendingReady.filter((x) => x.at <= t)) ready += pending.n;
     pendingReady.splice(0, pendingReady.length, ...pendingReady.filter((x) => x.at > t));
     if (options.crash && t === options.crash.at) ready -= options.crash.count;
-    if (t % CHECK !== 0) continue;
-    const decision = planScale({ stable: avg(t, p.stableWindow), panic: avg(t, PANIC_WINDOW), ready }, state, p, t);
+    if (ready === 0 || load >= p.scaleDownThreshold * ready) quietSince = t;
+    if (t % (options.check ?? CHECK) !== 0) continue;
+    const decision = planScale({ stable: avg(t, p.stableWindow), panic: avg(t, PANIC_WINDOW), ready, quietSince }, state, p, t);
     if (decision.action) {
       const delta = decision.action.to - decision.action.from;
       if (delta > 0) pendingReady.push({ at: t + (options.startDelay ?? 1000), n: delta });
@@ -130,7 +134,31 @@ describe("planScale", () => {
     expect(downs[0]!.t - 120_000).toBeGreaterThanOrEqual(policy.idleTimeout);
     for (let i = 1; i < downs.length; i++) expect(downs[i]!.t - downs[i - 1]!.t).toBeGreaterThanOrEqual(policy.cooldown);
     expect(steps.at(-1)!.desired).toBe(policy.min);
-    expect(downs[0]!.action!.reason).toMatch(/^avg load 0\.\d\d < 0\.5 for \d+s$/);
+    expect(downs[0]!.action!.reason).toMatch(/^load 0\.\d\d < 0\.5 per instance for \d+s$/);
+  });
+
+  test("the first scale-down comes within idleTimeout + checkInterval of the load going away, however long the stable window", () => {
+    // The original autoscaler's config.yaml: idleTimeout 30 s, checkInterval 5 s; Fulcrum's default 30 s stable window.
+    const seed: ScalingPolicy = { ...policy, idleTimeout: 30_000, stableWindow: 30_000 };
+    for (const stepDown of [60_000, 61_300, 63_700]) {
+      const steps = simulate((t) => (t < stepDown ? 30 : 2), 200_000, { policy: seed, check: 5_000 });
+      const first = steps.find((s) => s.action?.direction === "down") as Step;
+      expect(first.t - stepDown).toBeGreaterThanOrEqual(seed.idleTimeout);
+      expect(first.t - stepDown).toBeLessThanOrEqual(seed.idleTimeout + 5_000);
+    }
+  });
+
+  test("a short lull does not scale down: the quiet must last the whole idleTimeout", () => {
+    const lulls = (t: number) => (t % 40_000 < 20_000 ? 20 : 0); // 20 s quiet, 20 s busy, over and over
+    const steps = simulate(lulls, 400_000, { policy: { ...policy, idleTimeout: 25_000 } });
+    expect(actions(steps).filter((a) => a.direction === "down")).toEqual([]);
+  });
+
+  test("a scale-down never leaves the current load above the scale-up threshold", () => {
+    // 4 instances, quiet by the per-instance measure only because the threshold is high.
+    const p = { ...policy, min: 1, scaleDownThreshold: 2.9, idleTimeout: 0, cooldown: 0 };
+    const decision = planScale({ stable: 11, panic: 11, ready: 4, quietSince: 0 }, { ...initialScaleState(p), desired: 4 }, p, 100_000);
+    expect(decision.action).toBeUndefined(); // 3 instances would carry 3.67 each
   });
 
   test("an instance crashing during scale-up does not trigger extra scale-up", () => {
@@ -146,7 +174,7 @@ describe("planScale", () => {
   });
 
   test("a desired count outside min..max is corrected first", () => {
-    const decision = planScale({ stable: 0, panic: 0, ready: 1 }, { ...initialScaleState(policy), desired: 12 }, policy, 0);
+    const decision = planScale({ stable: 0, panic: 0, ready: 1, quietSince: 0 }, { ...initialScaleState(policy), desired: 12 }, policy, 0);
     expect(decision.action).toEqual({ direction: "down", from: 12, to: 10, reason: "above max 10" });
   });
 });
@@ -154,7 +182,7 @@ describe("planScale", () => {
 describe("SCALE log reasons", () => {
   test("never print a load equal to the threshold it is compared with", () => {
     const p = { ...policy, idleTimeout: 0, cooldown: 0 };
-    const decision = planScale({ stable: 1.99, panic: 1.99, ready: 4 }, { ...initialScaleState(p), desired: 4 }, p, 100_000);
-    expect(decision.action?.reason).toBe("avg load 0.497 < 0.5 for 0s");
+    const decision = planScale({ stable: 1.99, panic: 1.99, ready: 4, quietSince: 100_000 }, { ...initialScaleState(p), desired: 4 }, p, 100_000);
+    expect(decision.action?.reason).toBe("load 0.497 < 0.5 per instance for 0s");
   });
 });
