@@ -27,6 +27,7 @@ import type { Subprocess } from "bun";
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { freePort } from "./procs.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const HOST = "127.0.0.1";
@@ -241,14 +242,6 @@ const tail = (f: Fulcrum, n = 30) =>
     .slice(-n)
     .map((l) => l.text)
     .join("\n");
-
-/** A free port on 127.0.0.1 (bound, read, released). */
-function freePort(): number {
-  const probe = Bun.listen({ hostname: HOST, port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
 
 function writeConfig(): string {
   const config = {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cleanupAfterAll, ROOT, startFulcrum, tempDir, waitFor } from "../helpers/procs.ts";
+import { cleanupAfterAll, randomBasePort, ROOT, startFulcrum, tempDir, waitFor } from "../helpers/procs.ts";
 import { runLoad } from "../helpers/load.ts";
 
 cleanupAfterAll();
@@ -22,7 +22,7 @@ function config(instances: Record<string, unknown>, scaling: Record<string, unkn
   const dir = tempDir({
     "lb.json": JSON.stringify({
       listen: { port: 0, hostname: "127.0.0.1" },
-      instances: { location: join(ROOT, "examples/backend.ts"), basePort: 20_000 + Math.floor(Math.random() * 20_000), slowStart: 300, ...instances },
+      instances: { location: join(ROOT, "examples/backend.ts"), basePort: randomBasePort(), slowStart: 300, ...instances },
       health: { interval: 500 },
       scaling: { checkInterval: 250, stableWindow: 2000, panicWindow: 500, idleTimeout: 1000, cooldown: 500, scaleUpThreshold: 3, scaleDownThreshold: 0.5, ...scaling },
       log: { access: false },

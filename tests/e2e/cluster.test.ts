@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cleanupAfterAll, isAlive, ROOT, startBackend, startFulcrum, tempDir, waitFor, type Running } from "../helpers/procs.ts";
+import { cleanupAfterAll, isAlive, randomBasePort, ROOT, type Running, startBackend, startFulcrum, tempDir, waitFor } from "../helpers/procs.ts";
 
 cleanupAfterAll();
 
@@ -98,7 +98,7 @@ describe("cluster.workers", () => {
     const dir = tempDir({
       "lb.json": JSON.stringify({
         listen: { port: 0, hostname: "127.0.0.1" },
-        instances: { location: join(ROOT, "examples/backend.ts"), min: 1, max: 3, basePort: 20_000 + Math.floor(Math.random() * 20_000), slowStart: 0 },
+        instances: { location: join(ROOT, "examples/backend.ts"), min: 1, max: 3, basePort: randomBasePort(), slowStart: 0 },
         scaling: { checkInterval: 60_000 },
         admin: { token: "t" },
       }),

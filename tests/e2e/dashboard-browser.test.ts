@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { findChromium, launchChromium, type Page } from "../helpers/chromium.ts";
 import { runLoad } from "../helpers/load.ts";
-import { cleanupAfterAll, ROOT, spawnTracked, startBackend, startFulcrum, tempDir, waitFor } from "../helpers/procs.ts";
+import { cleanupAfterAll, randomBasePort, ROOT, spawnTracked, startBackend, startFulcrum, tempDir, waitFor } from "../helpers/procs.ts";
 
 cleanupAfterAll();
 
@@ -38,7 +38,7 @@ describe.skipIf(!chromium)("/lb-dashboard in headless Chromium", () => {
       "--config",
       await config({
         backends: [a.url, b.url, c.url],
-        instances: { location: join(ROOT, "examples/backend.ts"), min: 1, max: 3, basePort: 20_000 + Math.floor(Math.random() * 20_000), slowStart: 0 },
+        instances: { location: join(ROOT, "examples/backend.ts"), min: 1, max: 3, basePort: randomBasePort(), slowStart: 0 },
         scaling: { checkInterval: 60_000 },
         admin: { token: "t" },
       }),

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cleanupAfterAll, isAlive, ROOT, startBackend, startFulcrum, tempDir, waitFor } from "../helpers/procs.ts";
+import { cleanupAfterAll, isAlive, randomBasePort, ROOT, startBackend, startFulcrum, tempDir, waitFor } from "../helpers/procs.ts";
 
 cleanupAfterAll();
 
@@ -16,14 +16,12 @@ interface Status {
 }
 const status = async (url: string) => (await (await fetch(`${url}/lb-status`)).json()) as Status;
 
-/** A base port unlikely to collide with anything else the suite runs. */
-const basePort = () => 20_000 + Math.floor(Math.random() * 20_000);
 
 function managedConfig(instances: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
   const dir = tempDir({
     "lb.json": JSON.stringify({
       listen: { port: 0, hostname: "127.0.0.1" },
-      instances: { location: join(ROOT, "examples/backend.ts"), basePort: basePort(), ...instances },
+      instances: { location: join(ROOT, "examples/backend.ts"), basePort: randomBasePort(), ...instances },
       health: { interval: 300 },
       ...extra,
     }),

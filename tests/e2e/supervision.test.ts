@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { isPortFree } from "../../src/runtime/ports.ts";
-import { cleanupAfterAll, isAlive, MAIN, ROOT, spawnTracked, startFulcrum, tempDir, waitFor } from "../helpers/procs.ts";
+import { cleanupAfterAll, isAlive, MAIN, randomBasePort, ROOT, spawnTracked, startFulcrum, tempDir, waitFor } from "../helpers/procs.ts";
 import { runLoad } from "../helpers/load.ts";
 
 cleanupAfterAll();
@@ -16,7 +16,6 @@ interface Status {
   instances: { id: string; pid: number | null; port: number; state: string; restarts: number }[];
 }
 const status = async (url: string) => (await (await fetch(`${url}/lb-status`)).json()) as Status;
-const randomPort = () => 20_000 + Math.floor(Math.random() * 20_000);
 
 function managed(dir: string, instances: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
   const file = join(dir, "lb.json");
@@ -24,7 +23,7 @@ function managed(dir: string, instances: Record<string, unknown>, extra: Record<
     file,
     JSON.stringify({
       listen: { port: 0, hostname: "127.0.0.1" },
-      instances: { location: join(ROOT, "examples/backend.ts"), basePort: randomPort(), slowStart: 0, ...instances },
+      instances: { location: join(ROOT, "examples/backend.ts"), basePort: randomBasePort(), slowStart: 0, ...instances },
       health: { interval: 300 },
       scaling: { checkInterval: 60_000 },
       log: { access: false },
@@ -86,8 +85,8 @@ describe("no orphans", () => {
 
 describe("ports", () => {
   test("a port already in use is skipped", async () => {
-    let basePort = randomPort();
-    while (![0, 1, 2].every((i) => isPortFree(basePort + i))) basePort = randomPort();
+    let basePort = randomBasePort();
+    while (![0, 1, 2].every((i) => isPortFree(basePort + i))) basePort = randomBasePort();
     const squatter = Bun.listen({ hostname: "0.0.0.0", port: basePort, socket: { data() {} } });
     const dir = tempDir();
     const lb = await startFulcrum(["--config", managed(dir, { min: 2, basePort })]);

@@ -178,6 +178,23 @@ export function tempDir(files: Record<string, string> = {}): string {
   return dir;
 }
 
+/**
+ * A base for a run of ports an instance set will bind (basePort, basePort+1,
+ * ...). It stays below Linux's ephemeral range (32768 and up), where the
+ * suite's own outgoing connections would take ports at random.
+ */
+export function randomBasePort(): number {
+  return 20_000 + Math.floor(Math.random() * 12_000);
+}
+
+/** A port free on 127.0.0.1 right now (bound, read, released). */
+export function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
 /** Polls `check` every 50 ms until it returns a truthy value or `timeoutMs` passes. */
 export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = "condition"): Promise<NonNullable<T>> {
   const deadline = performance.now() + timeoutMs;
