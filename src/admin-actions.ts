@@ -19,7 +19,7 @@ export function createAdminActions(balancer: Balancer, log: Logger): AdminAction
       const parsed = parseBackendUrl(url);
       if (typeof parsed === "string") return { ok: false, status: 400, error: `url: ${parsed}, got ${JSON.stringify(url)}` };
       if (balancer.pool.backends.some((b) => b.url === parsed.url)) return { ok: false, status: 409, error: `${parsed.url} is already a backend` };
-      const member = balancer.pool.addStatic({ ...parsed, weight });
+      const member = balancer.pool.addStatic({ ...parsed, weight, maxConnections: 0 });
       log.info(`admin: added backend ${member.id} ${member.url}`);
       return { ok: true, backend: backendStatus(member) };
     },

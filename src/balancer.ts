@@ -33,6 +33,8 @@ import { ListenEdge } from "./proxy/listen/edge.ts";
 import { Upstreams } from "./proxy/listen/upstream.ts";
 import { startServeEdge, type Edge } from "./proxy/serve/edge.ts";
 import { addCounts, EDGE_COUNT_NAMES, edgeCounts, EdgeStats } from "./runtime/outcomes.ts";
+import { SlotQueue } from "./proxy/queue.ts";
+import { RetryBudget } from "./proxy/retry-budget.ts";
 
 /** Idle upstream connections of the listen engine close after this (below common 5 s backend keep-alive timeouts). */
 const UPSTREAM_IDLE_MS = 4000;
@@ -82,6 +84,9 @@ export class Balancer {
   readonly #upstreams = new Upstreams(UPSTREAM_IDLE_MS);
   /** This process's edge counters (refusals, retries, bytes, open WebSockets) for /lb-metrics. */
   readonly stats = new EdgeStats();
+  /** Requests waiting for a backend slot (backends with maxConnections). */
+  readonly #queue: SlotQueue;
+  readonly #retryBudget: RetryBudget;
   #adminServer: Bun.Server<undefined> | undefined;
   #scheduler = new AbortController();
   #draining = false;
@@ -95,8 +100,13 @@ export class Balancer {
     this.#log = log;
     this.#options = options;
     this.#role = options.role;
-    this.pool = new Pool(config.health);
-    this.#sampler = new LoadSampler(this.pool, config.scaling);
+    this.pool = new Pool(config.health, config.cluster.workers);
+    this.#queue = new SlotQueue(config.proxy.queue);
+    this.#retryBudget = new RetryBudget(config.proxy.queue);
+    this.pool.onSlotFree = () => this.#queue.wakeOne();
+    this.stats.queued = () => this.#queue.length;
+    // Requests waiting for a slot count as load: a full queue is the clearest reason to scale up.
+    this.#sampler = new LoadSampler(this.pool, config.scaling, () => this.#queue.length);
     if (this.#role.kind === "worker") {
       // A worker's pool follows the primary's snapshots: no backends, instances or autoscaling of its own.
       this.#worker = new ClusterWorker(this.#role.index, this.pool, this.#series, this.stats, { onReload: () => void this.reload(), onPrimaryGone: options.onPrimaryGone });
@@ -137,6 +147,8 @@ export class Balancer {
       upstreams: this.#upstreams,
       own: this.#own,
       stats: this.stats,
+      queue: this.#queue,
+      retryBudget: this.#retryBudget,
     });
   }
 
@@ -243,6 +255,7 @@ export class Balancer {
       ...facts,
       connections: connections === null && remote?.connections == null ? null : (connections ?? 0) + (remote?.connections ?? 0),
       webSockets: this.stats.openWebSockets + (remote?.webSockets ?? 0),
+      queued: this.#queue.length + (remote?.queued ?? 0),
     };
   }
 
@@ -299,6 +312,8 @@ export class Balancer {
       this.#limiter?.close();
       this.#limiter = createRateLimiter(next, this.#log);
     }
+    this.#queue.configure(next.proxy.queue);
+    this.#retryBudget.configure(next.proxy.queue);
     this.#traffic.close();
     this.#traffic = this.#buildTraffic(next);
     this.#startScheduler();
@@ -322,6 +337,8 @@ export class Balancer {
       if (cut > 0) this.#log.warn(`drain deadline passed with ${cut} request(s) in flight; closed them`);
     }
     await workersStopped;
+    this.#queue.close();
+    this.#retryBudget.close();
     this.#adminServer?.stop(true);
     this.#upstreams.close();
     this.#limiter?.close();

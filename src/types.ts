@@ -21,6 +21,10 @@ export interface Backend {
   readonly port: number;
   /** Relative share of traffic for the `weighted` and `hash` strategies. */
   weight: number;
+  /** `maxConnections` as configured: requests in flight to it at most (0: no limit). */
+  readonly maxConnections: number;
+  /** This process's share of `maxConnections` (a cluster divides it over its processes); 0: no limit. */
+  readonly slots: number;
   /** True for instances Fulcrum spawned itself. */
   readonly managed: boolean;
   pid: number | undefined;
@@ -85,6 +89,7 @@ export interface BackendSnapshot {
   readonly pid: number | null;
   readonly restarts: number;
   readonly warmUntil: number;
+  readonly maxConnections: number;
   /** Active probes that passed so far, as the primary counts them. */
   readonly probePasses: number;
 }

@@ -176,14 +176,16 @@ export class ClusterPrimary {
   }
 
   /** The workers' share of the edge's facts: counters since they started (never going backwards), gauges as they are. */
-  edge(): { counts: readonly number[]; connections: number | null; webSockets: number } {
+  edge(): { counts: readonly number[]; connections: number | null; webSockets: number; queued: number } {
     let connections: number | null = null;
     let webSockets = 0;
+    let queued = 0;
     for (const w of this.#workers) {
       if (w.edge?.connections != null) connections = (connections ?? 0) + w.edge.connections;
       webSockets += w.edge?.webSockets ?? 0;
+      queued += w.edge?.queued ?? 0;
     }
-    return { counts: this.#remoteEdge, connections, webSockets };
+    return { counts: this.#remoteEdge, connections, webSockets, queued };
   }
 
   #dropCounters(worker: WorkerProcess): void {

@@ -17,6 +17,7 @@ export interface EdgeReport {
   readonly counts: number[];
   readonly connections: number | null;
   readonly webSockets: number;
+  readonly queued: number;
 }
 
 export type ToWorker =

@@ -78,7 +78,7 @@ export class ClusterWorker {
 
   #edge(): EdgeReport {
     const stats = this.#stats;
-    return { counts: edgeCounts(stats), connections: stats.connections(), webSockets: stats.openWebSockets };
+    return { counts: edgeCounts(stats), connections: stats.connections(), webSockets: stats.openWebSockets, queued: stats.queued() };
   }
 
   #ask(message: (id: number) => ToPrimary): Promise<unknown> {

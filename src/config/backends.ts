@@ -38,10 +38,11 @@ export function readBackends(root: Fields, issues: ConfigIssue[]): ResolvedConfi
       ? `http://${String(item.raw("host"))}:${String(item.raw("port"))}`
       : item.raw("url");
     const weight = item.number("weight", 1, { min: 0, max: 1_000_000 });
+    const maxConnections = item.number("maxConnections", 0, { integer: true, min: 0, max: 1_000_000 });
     if (isPlainObject(entry)) item.rejectUnknown();
     const parsed = typeof url === "string" ? parseBackendUrl(url) : "must be a URL string";
     if (typeof parsed === "string") issues.push({ path: isPlainObject(entry) && !item.has("host") ? `${path}.url` : path, message: `${parsed}, got ${show(url)}` });
-    else out.push({ ...parsed, weight });
+    else out.push({ ...parsed, weight, maxConnections });
   });
   return out;
 }

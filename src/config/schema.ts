@@ -17,7 +17,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export type KeySource = "ip" | `header:${string}`;
 
 /** A static backend: a URL, `{ url, weight }`, or the distributed balancer's `{ host, port }`. */
-export type BackendConfig = string | { url: string; weight?: number } | { host: string; port: number; weight?: number };
+export type BackendConfig = string | { url: string; weight?: number; maxConnections?: number } | { host: string; port: number; weight?: number; maxConnections?: number };
 
 export interface Config {
   listen?: {
@@ -54,6 +54,8 @@ export interface Config {
     maxRestarts?: number;
     /** A new instance's share of traffic ramps up over this long. @default 3000 */
     slowStart?: number;
+    /** Requests in flight to one instance at most; beyond it requests wait in `proxy.queue`. 0: no limit. @default 0 */
+    maxConnections?: number;
   };
   /**
    * A strategy name, `{ name: "hash", key: "header:X-User" }`, or your own
@@ -124,6 +126,18 @@ export interface Config {
     headerTimeout?: number;
     /** Client connections open at once; beyond it new ones get 503 and are closed. @default 10000 */
     maxConnections?: number;
+    /**
+     * Requests waiting for a slot when every suitable backend is at its
+     * `maxConnections`: at most `size` of them, each at most `timeout` ms; beyond
+     * either, 503 with Retry-After. @default { size: 1000, timeout: 5000 }
+     */
+    queue?: { size?: number; timeout?: number };
+    /**
+     * Retries in flight at most max(`min`, `ratio` × requests in flight), so that
+     * retries cannot multiply the load on a failing pool (Envoy's retry budget).
+     * @default { ratio: 0.2, min: 3 }
+     */
+    retryBudget?: { ratio?: number; min?: number };
   };
   rateLimit?: {
     requestsPerSecond: number;
@@ -167,6 +181,8 @@ export interface ResolvedBackend {
   readonly host: string;
   readonly port: number;
   readonly weight: number;
+  /** Requests in flight to it at most (0: no limit). */
+  readonly maxConnections: number;
 }
 
 export interface ResolvedInstances {
@@ -181,6 +197,7 @@ export interface ResolvedInstances {
   readonly stopTimeout: number;
   readonly maxRestarts: number;
   readonly slowStart: number;
+  readonly maxConnections: number;
 }
 
 export interface ResolvedConfig {
@@ -220,6 +237,8 @@ export interface ResolvedConfig {
     readonly engine: "listen" | "serve";
     readonly headerTimeout: number;
     readonly maxConnections: number;
+    readonly queue: { readonly size: number; readonly timeout: number };
+    readonly retryBudget: { readonly ratio: number; readonly min: number };
   };
   readonly rateLimit: {
     readonly requestsPerSecond: number;

@@ -130,6 +130,7 @@ function readInstances(root: Fields, options: ValidateOptions): ResolvedInstance
     stopTimeout: f.duration("stopTimeout", 10_000),
     maxRestarts: f.number("maxRestarts", 10, { integer: true, min: 0, max: 1000 }),
     slowStart: f.duration("slowStart", 3000),
+    maxConnections: f.number("maxConnections", 0, { integer: true, min: 0, max: 1_000_000 }),
   };
   f.rejectUnknown();
   return resolved;
@@ -207,9 +208,25 @@ function readProxy(root: Fields): ResolvedConfig["proxy"] {
     engine: f.oneOf("engine", ["listen", "serve"] as const, "listen"),
     headerTimeout: f.duration("headerTimeout", 10_000, 1),
     maxConnections: f.number("maxConnections", 10_000, { integer: true, min: 1 }),
+    queue: readQueue(f),
+    retryBudget: readRetryBudget(f),
   };
   f.rejectUnknown();
   return proxy;
+}
+
+function readQueue(proxy: Fields): ResolvedConfig["proxy"]["queue"] {
+  const f = proxy.section("queue");
+  const queue = { size: f.number("size", 1000, { integer: true, min: 0, max: 1_000_000 }), timeout: f.duration("timeout", 5000) };
+  f.rejectUnknown();
+  return queue;
+}
+
+function readRetryBudget(proxy: Fields): ResolvedConfig["proxy"]["retryBudget"] {
+  const f = proxy.section("retryBudget");
+  const budget = { ratio: f.number("ratio", 0.2, { min: 0, max: 1 }), min: f.number("min", 3, { integer: true, min: 0, max: 1_000_000 }) };
+  f.rejectUnknown();
+  return budget;
 }
 
 function readTrustProxy(f: Fields): boolean | readonly string[] {

@@ -82,7 +82,12 @@ function requestFamilies(status: StatusBody, family: Family): void {
   }
   family("backend_response_seconds", "histogram", "Time from the request sent to the backend's response headers.", histogram);
 
-  if (t) family("retries_total", "counter", "Attempts sent again after a backend failed before answering.", [["", t.retries]]);
+  if (t) {
+    family("retries_total", "counter", "Attempts sent again after a backend failed before answering.", [["", t.retries]]);
+    family("retries_denied_total", "counter", "Retries not made because the retry budget (proxy.retryBudget) was spent.", [["", t.retriesDenied]]);
+    family("queued_requests", "gauge", "Requests waiting for a backend slot (backends at their maxConnections).", [["", t.queued]]);
+  }
+  family("backend_max_connections", "gauge", "The backend's maxConnections (0: no limit).", status.instances.map((b) => [labelSet({ backend: b.url }), b.maxConnections]));
   family("backend_ejections_total", "counter", "Passive ejections of each backend.", status.instances.map((b) => [labelSet({ backend: b.url }), b.outcomes.ejections]));
   family(
     "backend_health_transitions_total",

@@ -17,11 +17,14 @@ export interface EdgeFacts {
   readonly rateLimited: number;
   readonly noBackend: number;
   readonly retries: number;
+  readonly retriesDenied: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
   /** Open client connections; null when the engine cannot count them (serve). */
   readonly connections: number | null;
   readonly webSockets: number;
+  /** Requests waiting for a backend slot now. */
+  readonly queued: number;
 }
 
 const NO_LATENCY: LatencyCounts = { counts: new Array<number>(LATENCY_BUCKETS).fill(0), sumMs: 0 };
@@ -80,6 +83,7 @@ export function backendStatus(b: StatusBackend) {
     responseTime: Math.round(b.responseTimeMs * 10) / 10,
     load: Math.round(b.load * 100) / 100,
     weight: b.weight,
+    maxConnections: b.maxConnections,
     restarts: b.restarts,
     /** Time to response headers: counts per bucket of LATENCY_BOUNDS_SECONDS (not cumulative; the last is above 30 s). */
     latency: { counts: Array.from(latency.counts), sumMs: Math.round(latency.sumMs * 10) / 10 },

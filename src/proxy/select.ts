@@ -15,7 +15,10 @@
  * 4. none at all: undefined. Only then does the client hear "no backend"
  *    (503 when nothing was tried, 502 when every backend tried failed).
  *
- * A retry never goes back to a backend that already failed this request.
+ * A retry never goes back to a backend that already failed this request, and
+ * no pick lands on a backend at its `maxConnections` (`limited`: some backend
+ * has one); when that leaves nothing, the request waits for a slot
+ * (`waitForSlot`, proxy/queue.ts).
  */
 import { pickEligible } from "../strategies/eligible.ts";
 import type { BackendView, PickContext, Strategy } from "../types.ts";
@@ -25,10 +28,18 @@ export function selectBackend<B extends BackendView>(
   pool: readonly B[],
   ctx: PickContext,
   tried: readonly B[] | undefined,
+  limited = false,
 ): B | undefined {
-  const chosen = tried ? pickEligible(strategy, pool, ctx, (b) => b.available && !tried.includes(b)) : (strategy.pick(pool, ctx) as B | undefined);
+  const free = (b: B) => !limited || b.slots === 0 || b.inflight < b.slots;
+  const chosen =
+    tried || limited ? pickEligible(strategy, pool, ctx, (b) => b.available && free(b) && !tried?.includes(b)) : (strategy.pick(pool, ctx) as B | undefined);
   if (chosen) return chosen;
-  const ejected = pickEligible(strategy, pool, ctx, (b) => b.state === "healthy" && !tried?.includes(b));
+  const ejected = pickEligible(strategy, pool, ctx, (b) => b.state === "healthy" && free(b) && !tried?.includes(b));
   if (ejected || !tried || tried.length === 0) return ejected;
-  return pickEligible(strategy, pool, ctx, (b) => b.state === "unhealthy" && !tried.includes(b));
+  return pickEligible(strategy, pool, ctx, (b) => b.state === "unhealthy" && free(b) && !tried.includes(b));
+}
+
+/** Nothing could be picked only because backends that would take the request are at their limit: it may wait for a slot. */
+export function waitForSlot(pool: readonly BackendView[], tried: readonly BackendView[] | undefined): boolean {
+  return pool.some((b) => b.state === "healthy" && b.slots > 0 && b.inflight >= b.slots && !tried?.includes(b));
 }

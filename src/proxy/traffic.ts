@@ -20,6 +20,8 @@ import type { Strategy } from "../types.ts";
 import { failureAsResponse } from "./failures.ts";
 import type { ListenContext, OwnEndpoints } from "./listen/context.ts";
 import type { Upstreams } from "./listen/upstream.ts";
+import type { SlotQueue } from "./queue.ts";
+import type { RetryBudget } from "./retry-budget.ts";
 import { requestIds } from "./request-id.ts";
 import { createProxy, type ProxyHandler } from "./serve/proxy.ts";
 import { createWebSocketUpgrade } from "./serve/websocket.ts";
@@ -47,9 +49,12 @@ export function buildTraffic(
     own: OwnEndpoints | undefined;
     /** The process's edge counters (kept across reloads). */
     stats: EdgeStats;
+    /** Requests waiting for a backend slot (kept across reloads). */
+    queue: SlotQueue;
+    retryBudget: RetryBudget;
   },
 ): Traffic {
-  const { coldStart, limiter, upstreams, own, stats } = hooks;
+  const { coldStart, limiter, upstreams, own, stats, queue, retryBudget } = hooks;
   const slowStart = config.instances?.slowStart ?? 0;
   const chosen = createStrategy(config.strategy);
   // Only managed instances warm up (static backends never have a `warmUntil`).
@@ -70,6 +75,8 @@ export function buildTraffic(
     clientIp,
     coldStart,
     stats,
+    queue,
+    retryBudget,
   });
   const upgrade = createWebSocketUpgrade({
     pool,
@@ -100,6 +107,8 @@ export function buildTraffic(
     upstreams,
     newRequestId: requestIds(),
     stats,
+    queue,
+    retryBudget,
   };
   const limit = config.rateLimit && limiter ? rateLimitGate(limiter, config.rateLimit.key, clientIp, log, stats) : undefined;
   if (!limit) return { strategy, listen, proxy: proxy.handle, upgrade, close: proxy.close };

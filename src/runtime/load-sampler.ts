@@ -54,8 +54,12 @@ export class LoadSampler {
   /** When (performance.now()) a sample last reached `scaleDownThreshold` per ready instance. */
   #lastBusyAt = performance.now();
 
-  constructor(pool: Pool, windows: SamplerWindows) {
+  readonly #queued: () => number;
+
+  /** `queued`: requests waiting for a backend slot; they count as load of the managed instances. */
+  constructor(pool: Pool, windows: SamplerWindows, queued: () => number = () => 0) {
     this.#pool = pool;
+    this.#queued = queued;
     this.#stableSamples = Math.max(1, Math.round(windows.stableWindow / SAMPLE_EVERY_MS));
     this.#panicSamples = Math.max(1, Math.round(windows.panicWindow / SAMPLE_EVERY_MS));
     this.#managed = new Ring(this.#stableSamples);
@@ -82,6 +86,7 @@ export class LoadSampler {
       member.load = ring.meanOfLast(this.#stableSamples);
       if (member.managed) managed += inflight;
     }
+    if (ready > 0) managed += this.#queued();
     this.#managed.push(managed);
     if (ready === 0 || managed >= this.#quietBelow * ready) this.#lastBusyAt = performance.now();
   }

@@ -38,6 +38,8 @@ export class EdgeStats {
   noBackend = 0;
   /** Attempts sent again after a backend failed (or a kept-alive connection broke as it was reused). */
   retries = 0;
+  /** Retries not made because the retry budget was spent. */
+  retriesDenied = 0;
   /** Bytes read from and written to clients (the listen engine counts them; the serve engine cannot see them). */
   bytesIn = 0;
   bytesOut = 0;
@@ -45,10 +47,12 @@ export class EdgeStats {
   connections: () => number | null = () => null;
   /** Open WebSockets (both engines keep it up to date). */
   openWebSockets = 0;
+  /** Requests waiting for a backend slot (set by whoever owns the queue). */
+  queued: () => number = () => 0;
 }
 
 /** The order of edgeCounts(). */
-export const EDGE_COUNT_NAMES = ["refused", "rateLimited", "noBackend", "retries", "bytesIn", "bytesOut"] as const;
+export const EDGE_COUNT_NAMES = ["refused", "rateLimited", "noBackend", "retries", "retriesDenied", "bytesIn", "bytesOut"] as const;
 
 /** The counters as an array, for a worker's report to its primary. */
 export function edgeCounts(stats: EdgeStats): number[] {

@@ -58,9 +58,33 @@ export class Pool {
   #nextManaged = 1;
   #health: ResolvedConfig["health"];
 
-  constructor(health: ResolvedConfig["health"]) {
+  /** Processes sharing the backends (cluster.workers): each gets its share of a backend's maxConnections. */
+  readonly #processes: number;
+  /** Told when a limited backend's slot frees up (a queued request can go). */
+  onSlotFree: () => void = () => {};
+
+  constructor(health: ResolvedConfig["health"], processes = 1) {
     this.#health = health;
+    this.#processes = Math.max(1, processes);
   }
+
+  /** A request (or WebSocket) starts on `member`. */
+  begin(member: Member): void {
+    member.inflight++;
+    member.totalRequests++;
+  }
+
+  /** It ended (answered, failed or abandoned): its slot is free again. */
+  release(member: Member): void {
+    member.inflight--;
+    if (member.slots > 0) this.onSlotFree();
+  }
+
+  /** Some backend has a limit (`maxConnections`): selection must skip full ones. */
+  get limited(): boolean {
+    return this.#limited;
+  }
+  #limited = false;
 
   /** New rise/fall/ejection settings (config reload). */
   setHealthConfig(health: ResolvedConfig["health"]): void {
@@ -87,8 +111,8 @@ export class Pool {
   }
 
   /** Static backends start healthy, as in nginx and HAProxy: the first probe runs at once. */
-  addStatic({ url, host, port, weight }: ResolvedBackend): Member {
-    return this.#add({ id: `b${this.#nextStatic++}`, url, host, port, weight, managed: false, state: "healthy" });
+  addStatic({ url, host, port, weight, maxConnections }: ResolvedBackend): Member {
+    return this.#add({ id: `b${this.#nextStatic++}`, url, host, port, weight, maxConnections, managed: false, state: "healthy" });
   }
 
   /** A fresh id for a managed instance slot (kept across its restarts). */
@@ -100,11 +124,11 @@ export class Pool {
    * Managed instances start in `starting` and take traffic once ready. A
    * restarted instance keeps its slot's id and replaces the member that had it.
    */
-  addManaged(id: string, port: number, pid: number | undefined, restarts: number): Member {
+  addManaged(id: string, port: number, pid: number | undefined, restarts: number, maxConnections = 0): Member {
     const previous = this.get(id);
     if (previous) this.remove(previous);
     const host = `127.0.0.1:${port}`;
-    const member = this.#add({ id, url: `http://${host}`, host, port, weight: 1, managed: true, state: "starting" });
+    const member = this.#add({ id, url: `http://${host}`, host, port, weight: 1, maxConnections, managed: true, state: "starting" });
     member.pid = pid;
     member.restarts = restarts;
     return member;
@@ -112,6 +136,7 @@ export class Pool {
 
   remove(member: Member): void {
     this.#members = this.#members.filter((m) => m !== member);
+    this.#limited = this.#members.some((m) => m.slots > 0);
     this.onChange();
   }
 
@@ -189,9 +214,10 @@ export class Pool {
     member.available = member.state === "healthy" && !isEjected(member.outlier, now);
   }
 
-  #add(fields: Pick<Member, "id" | "url" | "host" | "port" | "weight" | "managed" | "state">): Member {
+  #add(fields: Pick<Member, "id" | "url" | "host" | "port" | "weight" | "maxConnections" | "managed" | "state">): Member {
     const member: Member = {
       ...fields,
+      slots: fields.maxConnections > 0 ? Math.max(1, Math.ceil(fields.maxConnections / this.#processes)) : 0,
       pid: undefined,
       available: false,
       inflight: 0,
@@ -211,6 +237,7 @@ export class Pool {
     };
     this.#refresh(member, Date.now());
     this.#members = [...this.#members, member];
+    this.#limited = this.#members.some((m) => m.slots > 0);
     this.onChange();
     return member;
   }
@@ -226,7 +253,7 @@ export class Pool {
     for (const s of snapshots) {
       let member = byId.get(s.id);
       if (!member || member.url !== s.url) {
-        member = this.#add({ id: s.id, url: s.url, host: s.host, port: s.port, weight: s.weight, managed: s.managed, state: s.state });
+        member = this.#add({ id: s.id, url: s.url, host: s.host, port: s.port, weight: s.weight, maxConnections: s.maxConnections, managed: s.managed, state: s.state });
       }
       // The primary saw it come back or pass a probe: this worker's own ejection of it ends too.
       if ((member.state !== "healthy" && s.state === "healthy") || member.probePasses !== s.probePasses) member.outlier = endEjection(member.outlier);
@@ -240,6 +267,7 @@ export class Pool {
       next.push(member);
     }
     this.#members = next;
+    this.#limited = next.some((m) => m.slots > 0);
   }
 
   /** What a cluster worker needs of each backend. */
@@ -256,6 +284,7 @@ export class Pool {
       restarts: m.restarts,
       warmUntil: m.warmUntil,
       probePasses: m.probePasses,
+      maxConnections: m.maxConnections,
     }));
   }
 }

@@ -226,7 +226,7 @@ export class Supervisor {
     this.#registry?.add(instance.pid);
     slot.instance = instance;
     slot.lastPort = instance.port;
-    slot.member = this.#pool.addManaged(slot.id, instance.port, instance.pid, slot.restarts);
+    slot.member = this.#pool.addManaged(slot.id, instance.port, instance.pid, slot.restarts, this.#cfg.maxConnections);
     this.#log.info(`instance ${slot.id} starting on port ${instance.port} (pid ${instance.pid})`);
     void instance.exited.then(() => this.#onExit(slot, instance));
 

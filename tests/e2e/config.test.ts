@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cleanupAfterAll, MAIN, ROOT, spawnTracked, startBackend, startFulcrum, tempDir, type Running } from "../helpers/procs.ts";
+import { cleanupAfterAll, freePort, MAIN, ROOT, type Running, spawnTracked, startBackend, startFulcrum, tempDir } from "../helpers/procs.ts";
 
 cleanupAfterAll();
 
@@ -47,7 +47,7 @@ describe("config files", () => {
 
   test("the distributed balancer's backends.json ({ host, port }) works, with PORT from the environment", async () => {
     const dir = tempDir({ "backends.json": JSON.stringify({ backends: [{ host: "127.0.0.1", port: backend.port }] }) });
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = freePort();
     const lb = await startFulcrum(["--config", join(dir, "backends.json")], { env: { PORT: String(port) } });
     expect(lb.port).toBe(port);
     expect(await (await fetch(lb.url)).text()).toBe("backend cfg");
@@ -134,7 +134,7 @@ describe("--check, --help, --version", () => {
     expect(printed.listen.port).toBe(3000);
     expect(printed.strategy.name).toBe("p2c");
     expect(printed.health.interval).toBe(30000);
-    expect(printed.backends).toEqual([{ url: "http://localhost:3001", host: "localhost:3001", port: 3001, weight: 1 }]);
+    expect(printed.backends).toEqual([{ url: "http://localhost:3001", host: "localhost:3001", port: 3001, weight: 1, maxConnections: 0 }]);
     expect(stdout).toContain("config OK");
   });
 
@@ -208,7 +208,7 @@ describe("listeners", () => {
   });
 
   test("admin.port moves /lb-* endpoints off the listen port", async () => {
-    const adminPort = 20_000 + Math.floor(Math.random() * 20_000);
+    const adminPort = freePort();
     const dir = tempDir({ "lb.json": JSON.stringify({ listen: { port: 0 }, backends: [backend.url], admin: { port: adminPort } }) });
     const lb = await startFulcrum(["--config", join(dir, "lb.json")]);
     expect((await fetch(`${lb.url}/lb-status`)).status).toBe(404); // proxied to the backend, which has no such route

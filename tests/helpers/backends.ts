@@ -8,6 +8,8 @@ export function backend(id: string, fields: Partial<Backend> = {}): Backend {
     host: `${id}.test:80`,
     port: 80,
     weight: 1,
+    maxConnections: 0,
+    slots: 0,
     managed: false,
     pid: undefined,
     state: "healthy",

@@ -25,7 +25,9 @@ describe("config validation", () => {
     expect(config.health).toEqual({ path: "/health", interval: 5000, timeout: 2000, rise: 1, fall: 2, eject: { consecutiveFailures: 3, baseTime: 10_000 } });
     expect(config.proxy.retries).toBe(2);
     expect(config.proxy.maxBodySize).toBe(104_857_600);
-    expect(config.backends).toEqual([{ url: "http://127.0.0.1:3001", host: "127.0.0.1:3001", port: 3001, weight: 1 }]);
+    expect(config.backends).toEqual([{ url: "http://127.0.0.1:3001", host: "127.0.0.1:3001", port: 3001, weight: 1, maxConnections: 0 }]);
+    expect(config.proxy.queue).toEqual({ size: 1000, timeout: 5000 });
+    expect(config.proxy.retryBudget).toEqual({ ratio: 0.2, min: 3 });
   });
 
   test("names the key, the bad value and what is allowed", () => {

@@ -14,6 +14,8 @@ import { ClientConnection, type EdgeHooks } from "../../src/proxy/listen/client.
 import type { ListenContext } from "../../src/proxy/listen/context.ts";
 import { Exchange } from "../../src/proxy/listen/exchange.ts";
 import { OriginPool, UpstreamConnection, type Upstreams } from "../../src/proxy/listen/upstream.ts";
+import { SlotQueue } from "../../src/proxy/queue.ts";
+import { RetryBudget } from "../../src/proxy/retry-budget.ts";
 import { Logger } from "../../src/runtime/log.ts";
 import { EdgeStats } from "../../src/runtime/outcomes.ts";
 import { Pool } from "../../src/runtime/pool.ts";
@@ -93,6 +95,8 @@ function setup() {
     upstreams,
     newRequestId: () => "rid",
     stats,
+    queue: new SlotQueue(config.proxy.queue),
+    retryBudget: new RetryBudget(config.proxy.queue),
   };
   const hooks: EdgeHooks = {
     handle: (client, head, rest) => new Exchange(client, ctx, head, rest).start(),

@@ -22,7 +22,7 @@ const status = statusBody({
   uptime: 42,
   draining: false,
   scaling: { min: 1, max: 4, desired: 2, load: 1.5, lastAction: null, actions: { up: 3, down: 2 } },
-  edge: { refused: 4, rateLimited: 5, noBackend: 6, retries: 7, bytesIn: 800, bytesOut: 900, connections: 12, webSockets: 2 },
+  edge: { refused: 4, rateLimited: 5, noBackend: 6, retries: 7, retriesDenied: 1, bytesIn: 800, bytesOut: 900, connections: 12, webSockets: 2, queued: 3 },
 });
 const text = metricsText(status);
 const parsed = readPrometheusText(text).samples;

@@ -19,7 +19,7 @@ describe("dashboard series sampler", () => {
     const series = new TrafficSeries(3);
     let desired = 2;
     const sampler = new SeriesSampler(pool, series, () => desired);
-    const member = pool.addStatic({ url: "http://a:1", host: "a:1", port: 1, weight: 1 });
+    const member = pool.addStatic({ url: "http://a:1", host: "a:1", port: 1, weight: 1, maxConnections: 0 });
     return { pool, series, sampler, member, setDesired: (n: number) => (desired = n) };
   }
 
@@ -49,7 +49,7 @@ describe("dashboard series sampler", () => {
     expect(series.points.at(-1)).toMatchObject({ rps: 4 });
     expect(series.points.at(-1)?.p99).toBeGreaterThan(100);
     pool.remove(member);
-    const fresh = pool.addStatic({ url: "http://a:1", host: "a:1", port: 1, weight: 1 });
+    const fresh = pool.addStatic({ url: "http://a:1", host: "a:1", port: 1, weight: 1, maxConnections: 0 });
     fresh.totalRequests = 1;
     sampler.sample(2000, 3000);
     expect(series.points.at(-1)).toMatchObject({ rps: 1 });

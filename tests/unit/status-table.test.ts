@@ -15,7 +15,7 @@ const strip = (text: string) => text.replace(/\x1b\[\d+m/g, "");
 function backend(over: Partial<BackendView>): BackendView {
   return {
     id: "b1", url: "http://127.0.0.1:3001", host: "127.0.0.1:3001", port: 3001, weight: 1, managed: false, pid: undefined,
-    state: "healthy", available: true, inflight: 0, totalRequests: 0, failedRequests: 0, responseTimeMs: 0, load: 0, restarts: 0, warmUntil: 0,
+    state: "healthy", available: true, inflight: 0, totalRequests: 0, failedRequests: 0, responseTimeMs: 0, load: 0, restarts: 0, warmUntil: 0, maxConnections: 0, slots: 0,
     ...over,
   };
 }

@@ -8,6 +8,8 @@ import type { Logger } from "../../runtime/log.ts";
 import type { Pool } from "../../runtime/pool.ts";
 import type { EdgeStats } from "../../runtime/outcomes.ts";
 import type { Strategy } from "../../types.ts";
+import type { SlotQueue } from "../queue.ts";
+import type { RetryBudget } from "../retry-budget.ts";
 import type { Upstreams } from "./upstream.ts";
 
 /** The balancer's own endpoints (`/lb-*`): undefined when the path is not one of them. */
@@ -34,4 +36,8 @@ export interface ListenContext {
   readonly newRequestId: () => string;
   /** The process's edge counters for /lb-metrics. */
   readonly stats: EdgeStats;
+  /** Requests waiting for a backend slot (kept across reloads). */
+  readonly queue: SlotQueue;
+  /** Retries in flight, and the retries waiting for room (kept across reloads). */
+  readonly retryBudget: RetryBudget;
 }

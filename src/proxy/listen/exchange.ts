@@ -18,7 +18,7 @@ import { recordFailure, recordResponse } from "../outcome.ts";
 import type { AccessFacts } from "../../runtime/log.ts";
 import type { Member } from "../../runtime/pool.ts";
 import type { PickContext } from "../../types.ts";
-import { selectBackend } from "../select.ts";
+import { selectBackend, waitForSlot } from "../select.ts";
 import { ChunkedDecoder, ChunkedError } from "../http1/chunked.ts";
 import { forwardHead } from "../http1/forward-head.ts";
 import { fieldValue, type RequestHead } from "../http1/request-head.ts";
@@ -59,6 +59,8 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
   requestDone: boolean;
   #relay: ResponseRelay | undefined;
   #finished = false;
+  /** Counted in the retry budget's retries in flight. */
+  #retrying = false;
   #sentAt = 0;
   /** The X-Request-Id the backend got: the client's, or the one Fulcrum made. */
   #requestId: string | null;
@@ -91,24 +93,46 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
 
   start(): void {
     if (this.#finished) return; // refused already (a bad body in the first bytes)
+    if (this.#pick()) return;
+    // Every backend that would take it is at its maxConnections: wait for a slot (proxy/queue.ts).
     const ctx = this.ctx;
-    const backend = selectBackend(ctx.strategy, ctx.pool.backends, this, this.#tried);
+    const waiting = ctx.queue.wait(
+      () => this.#finished || this.#pick(),
+      () => this.#finished || this.#fail({ kind: "no-backend", retryAfterSeconds: ctx.retryAfterSeconds, why: `no backend slot free within ${ctx.proxy.queue.timeout}ms` }),
+    );
+    if (!waiting) this.#fail({ kind: "no-backend", retryAfterSeconds: ctx.retryAfterSeconds, why: "every backend is at its maxConnections and the queue is full" });
+  }
+
+  /** Picks a backend and sends to it (or answers "no backend"); false only when it must wait for a slot. */
+  #pick(): boolean {
+    const ctx = this.ctx;
+    const backend = selectBackend(ctx.strategy, ctx.pool.backends, this, this.#tried, ctx.pool.limited);
     if (!backend) {
+      if (ctx.pool.limited && waitForSlot(ctx.pool.backends, this.#tried)) return false;
       if (this.#attempt === 0 && this.#tried === undefined && ctx.coldStart) {
         const coldStart = ctx.coldStart;
         this.#tried = [];
         void coldStart().then(() => !this.#finished && this.start());
-        return;
+        return true;
       }
-      return this.#fail(this.#tried && this.#tried.length > 0 ? { kind: "all-failed", detail: `${this.#tried.length} tried` } : { kind: "no-backend", retryAfterSeconds: ctx.retryAfterSeconds });
+      this.#fail(this.#tried && this.#tried.length > 0 ? { kind: "all-failed", detail: `${this.#tried.length} tried` } : { kind: "no-backend", retryAfterSeconds: ctx.retryAfterSeconds });
+      return true;
     }
+    this.#dispatch(backend);
+    return true;
+  }
+
+  #dispatch(backend: Member): void {
+    const ctx = this.ctx;
     this.backend = backend;
-    backend.inflight++;
-    backend.totalRequests++;
+    ctx.pool.begin(backend);
     if (ctx.log.access) ctx.log.request(this.head.method, this.head.path, backend.url);
     const pool = ctx.upstreams.for(backend);
     const upstream = pool.take(this.#replayable() ? ctx.upstreams.idleMs : SAFE_REUSE_MS, performance.now());
-    if (upstream) return this.#send(upstream);
+    if (upstream) {
+      this.#send(upstream);
+      return;
+    }
     this.client.setDeadline(Deadline.Exchange, ctx.proxy.connectTimeout + 1000); // the connect itself times out first
     pool.connect(ctx.proxy.connectTimeout).then(
       (connection) => {
@@ -247,46 +271,88 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
 
   /** The backend failed before answering: retry elsewhere when that is safe, else tell the client. */
   #upstreamFailed(failure: UpstreamFailure, reusedConnection: boolean): void {
+    const ctx = this.ctx;
     const backend = this.backend as Member;
-    backend.inflight--;
     this.upstream?.destroy();
     this.upstream = undefined;
-    // A kept-alive connection closed just as it was reused: nothing was processed; try a fresh one once.
+    // A kept-alive connection closed just as it was reused: nothing was processed; try a fresh one once (the slot is kept).
     if (reusedConnection && failure === "reset" && this.#replayable()) {
-      backend.inflight++;
-      this.ctx.stats.retries++;
-      const pool = this.ctx.upstreams.for(backend);
-      pool.connect(this.ctx.proxy.connectTimeout).then(
+      ctx.stats.retries++;
+      ctx.upstreams.for(backend).connect(ctx.proxy.connectTimeout).then(
         (connection) => (this.#finished ? connection.release(true) : this.#send(connection)),
         (error: { code?: string }) => !this.#finished && this.#upstreamFailed(classifyFetchError(error), false),
       );
       return;
     }
-    this.#countFailure(failure);
+    recordFailure(ctx.pool, ctx.log, backend, failure);
+    ctx.pool.release(backend);
+    this.backend = undefined;
     const request = { method: this.head.method, hasBody: this.#body !== B_NONE, bodyReplayable: this.#replayable() };
-    if (shouldRetry(failure, request, this.#attempt, this.ctx.proxy.retries)) {
-      this.ctx.stats.retries++;
-      (this.#tried ??= []).push(backend);
-      this.#attempt++;
-      this.backend = undefined;
-      const delay = retryDelayMs(this.#attempt, Math.random);
-      if (delay > 0) setTimeout(() => !this.#finished && this.start(), delay);
-      else this.start();
-      return;
-    }
+    if (!shouldRetry(failure, request, this.#attempt, ctx.proxy.retries)) return this.#upstreamGaveUp(failure, backend);
+    if (this.#retrying || this.#takeRetry()) return this.#retry(backend);
+    // Over the retry budget: wait for a retry in flight to end, or give up after the queue timeout.
+    const waiting = ctx.retryBudget.wait(
+      () => {
+        if (this.#finished) return true;
+        if (!this.#takeRetry()) return false;
+        // Woken from inside another exchange's ending: start on a clean stack.
+        queueMicrotask(() => !this.#finished && this.#retry(backend));
+        return true;
+      },
+      () => {
+        if (this.#finished) return;
+        ctx.stats.retriesDenied++;
+        this.#upstreamGaveUp(failure, backend);
+      },
+    );
+    if (waiting) return;
+    ctx.stats.retriesDenied++;
+    this.#upstreamGaveUp(failure, backend);
+  }
+
+  #upstreamGaveUp(failure: UpstreamFailure, backend: Member): void {
     this.#fail({ kind: "upstream", failure, backend: backend.url, responseTimeout: this.ctx.proxy.responseTimeout });
+  }
+
+  /** Counts this exchange in the retry budget (proxy/retry-budget.ts) when there is room; once per exchange. */
+  #takeRetry(): boolean {
+    this.#retrying = this.ctx.retryBudget.take(this.ctx.pool.backends, this.ctx.proxy.retryBudget);
+    return this.#retrying;
+  }
+
+  #retry(failed: Member): void {
+    this.ctx.stats.retries++;
+    (this.#tried ??= []).push(failed);
+    this.#attempt++;
+    const delay = retryDelayMs(this.#attempt, Math.random);
+    if (delay > 0) setTimeout(() => !this.#finished && this.start(), delay);
+    else this.start();
+  }
+
+  /** The exchange is over (answered, failed, or its client gone); false when it already was. */
+  #settle(): boolean {
+    if (this.#finished) return false;
+    this.#finished = true;
+    if (this.#retrying) this.ctx.retryBudget.release();
+    return true;
   }
 
   #countFailure(failure: UpstreamFailure): void {
     if (this.backend) recordFailure(this.ctx.pool, this.ctx.log, this.backend, failure);
   }
 
+  /** Gives the backend's slot back (once). */
+  #release(): void {
+    const backend = this.backend;
+    this.backend = undefined;
+    if (backend) this.ctx.pool.release(backend);
+  }
+
   /** The client's body broke its framing or grew too large: the upstream request is aborted, never completed. */
   #bodyFailed(failure: Parameters<ClientConnection["fail"]>[0]): void {
     this.upstream?.destroy();
     this.upstream = undefined;
-    if (this.backend) this.backend.inflight--;
-    this.backend = undefined;
+    this.#release();
     if (this.#relay?.started) return this.#end(false, "aborted");
     this.#fail(failure);
   }
@@ -306,17 +372,16 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
   }
 
   onClientClosed(): void {
-    if (this.#finished) return;
-    this.#finished = true;
+    if (!this.#settle()) return;
     // Mid-message: the upstream connection cannot carry another request.
     this.upstream?.destroy();
     this.upstream = undefined;
-    if (this.backend) this.backend.inflight--;
+    this.#release();
   }
 
   #fail(failure: Parameters<ClientConnection["fail"]>[0]): void {
-    if (this.#finished) return;
-    this.#finished = true;
+    if (!this.#settle()) return;
+    this.#release();
     this.client.fail(failure, this.head.keepAlive && this.requestDone, { method: this.head.method, path: this.head.path, ms: performance.now() - this.started, facts: this.access(null) });
   }
 
@@ -325,10 +390,8 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
    * upstream goes back to its pool when clean, the client reads its next request or closes.
    */
   #end(clientKeepAlive: boolean, outcome: "ok" | "aborted", upstreamReusable = false): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    const backend = this.backend;
-    if (backend) backend.inflight--;
+    if (!this.#settle()) return;
+    this.#release();
     const upstream = this.upstream;
     this.upstream = undefined;
     upstream?.release(upstreamReusable && this.requestDone);
@@ -352,10 +415,9 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
     this.#countFailure("protocol");
     this.upstream?.destroy();
     this.upstream = undefined;
-    backend.inflight--;
-    this.backend = undefined;
-    if (this.#relay?.started && this.#relay.wroteToClient) return void ((this.#finished = true), this.client.abort());
-    this.#finished = true;
+    this.#release();
+    if (!this.#settle()) return;
+    if (this.#relay?.started && this.#relay.wroteToClient) return this.client.abort();
     this.client.fail({ kind: "bad-response", backend: backend.url, reason });
   }
 
@@ -374,8 +436,9 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
 
   /** A tunnel took over both connections and the request in flight (tunnel.ts). */
   handOver(): void {
-    this.#finished = true;
+    this.#settle();
     this.upstream = undefined;
+    this.backend = undefined;
   }
 }
 

@@ -6,7 +6,7 @@
  * side closes, then the other is closed too.
  */
 import type { EdgeStats } from "../../runtime/outcomes.ts";
-import type { Member } from "../../runtime/pool.ts";
+import type { Member, Pool } from "../../runtime/pool.ts";
 import type { ClientConnection, RequestHandler } from "./client.ts";
 import type { Exchange } from "./exchange.ts";
 import type { UpstreamConnection, UpstreamUser } from "./upstream.ts";
@@ -16,9 +16,11 @@ export class Tunnel implements RequestHandler, UpstreamUser {
   readonly #upstream: UpstreamConnection;
   readonly #backend: Member;
   readonly #stats: EdgeStats;
+  readonly #pool: Pool;
   #open = true;
 
-  private constructor(client: ClientConnection, upstream: UpstreamConnection, backend: Member, stats: EdgeStats) {
+  private constructor(client: ClientConnection, upstream: UpstreamConnection, backend: Member, stats: EdgeStats, pool: Pool) {
+    this.#pool = pool;
     this.#client = client;
     this.#upstream = upstream;
     this.#backend = backend;
@@ -30,7 +32,7 @@ export class Tunnel implements RequestHandler, UpstreamUser {
   static open(exchange: Exchange, first: Buffer): void {
     const upstream = exchange.upstream as UpstreamConnection;
     const backend = exchange.backend as Member;
-    const tunnel = new Tunnel(exchange.client, upstream, backend, exchange.ctx.stats);
+    const tunnel = new Tunnel(exchange.client, upstream, backend, exchange.ctx.stats, exchange.ctx.pool);
     exchange.handOver();
     upstream.user = tunnel;
     exchange.client.attach(tunnel);
@@ -72,7 +74,7 @@ export class Tunnel implements RequestHandler, UpstreamUser {
   #close(): void {
     if (!this.#open) return;
     this.#open = false;
-    this.#backend.inflight--;
+    this.#pool.release(this.#backend);
     this.#stats.openWebSockets--;
   }
 }

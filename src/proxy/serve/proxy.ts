@@ -15,7 +15,9 @@ import type { EdgeStats } from "../../runtime/outcomes.ts";
 import { failureAsResponse } from "../failures.ts";
 import { recordFailure, recordResponse } from "../outcome.ts";
 import { requestIds } from "../request-id.ts";
-import { selectBackend } from "../select.ts";
+import type { SlotQueue } from "../queue.ts";
+import type { RetryBudget } from "../retry-budget.ts";
+import { selectBackend, waitForSlot } from "../select.ts";
 import { Deadlines, type Deadline } from "./deadlines.ts";
 import { WatchedBody, type ClientBodyFailure } from "./request-body.ts";
 import { normalizeContentLength } from "./request-checks.ts";
@@ -37,6 +39,9 @@ export interface ProxyDeps {
   /** Called when no backend is available; resolves true once one is (scale from zero). */
   readonly coldStart?: () => Promise<boolean>;
   readonly stats: EdgeStats;
+  /** Requests waiting for a backend slot (backends with maxConnections). */
+  readonly queue: SlotQueue;
+  readonly retryBudget: RetryBudget;
 }
 
 /** The server the request came in on: a streamed upload turns Bun's idle timer off for it (the timer ignores body bytes). */
@@ -104,21 +109,28 @@ export function createProxy(deps: ProxyDeps): Proxy {
     // What Bun.serve lets the access line know: lengths when declared (bodies stream after this handler returns).
     const access = (bytesOut: number | null): AccessFacts => ({ requestId: headers.get("x-request-id"), client: ctx.clientIp, bytesIn: lengthOf(contentLength), bytesOut });
     let tried: Member[] | undefined;
+    let retrying = false;
+    try {
     for (let attempt = 0; ; attempt++) {
       const backoff = retryDelayMs(attempt, Math.random);
       if (backoff > 0) {
         await Bun.sleep(backoff);
         if (req.signal.aborted) return clientFailed("error");
       }
-      let backend = selectBackend(strategy, pool.backends, ctx, tried);
+      let backend: Member | undefined | "full" | "timeout" = selectBackend(strategy, pool.backends, ctx, tried, pool.limited);
+      // Every backend that would take it is at its maxConnections: wait for a slot.
+      if (!backend && pool.limited && waitForSlot(pool.backends, tried)) backend = await slot(() => selectBackend(strategy, pool.backends, ctx, tried, true), req.signal);
+      if (backend === "full" || backend === "timeout") {
+        const why = backend === "full" ? "every backend is at its maxConnections and the queue is full" : `no backend slot free within ${cfg.queue.timeout}ms`;
+        return failureAsResponse({ kind: "no-backend", retryAfterSeconds: deps.retryAfterSeconds, why }, stats);
+      }
       // Nothing ready on the first try: scaled to zero or (re)starting. Wait for an instance once.
-      if (!backend && !tried && deps.coldStart && (await deps.coldStart())) backend = selectBackend(strategy, pool.backends, ctx, tried);
+      if (!backend && !tried && deps.coldStart && (await deps.coldStart())) backend = selectBackend(strategy, pool.backends, ctx, tried, pool.limited);
       if (!backend) return tried ? failureAsResponse({ kind: "all-failed", detail: `${tried.length} tried` }) : unavailable();
       if (!cfg.preserveHost || clientHost === null) headers.set("host", upstreamHost(clientHost, cfg.preserveHost, backend.host));
       if (log.access) log.request(method, path, backend.url);
 
-      backend.inflight++;
-      backend.totalRequests++;
+      pool.begin(backend);
       const abort = new AbortController();
       // The response timeout starts once the request is sent: a long upload is not a slow backend.
       let waitStart = performance.now();
@@ -140,7 +152,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
       } catch (error) {
         answered = true;
         deadlines.remove(deadline);
-        backend.inflight--;
+        pool.release(backend);
         // The client's doing (gone, stalled, body refused): never held against the backend.
         if (watched?.failure || req.signal.aborted) return clientFailed(watched?.failure ?? "error");
         const failure: UpstreamFailure = classifyFetchError(error);
@@ -150,9 +162,13 @@ export function createProxy(deps: ProxyDeps): Proxy {
         if (log.access) log.response(method, path, backend.url, failure === "timeout" ? 504 : 502, performance.now() - waitStart, access(null));
         if (failure === "timeout") return failed(failure, backend.url);
         if (shouldRetry(failure, { method, hasBody, bodyReplayable }, attempt, cfg.retries)) {
-          (tried ??= []).push(backend);
-          stats.retries++;
-          continue;
+          if (!retrying) retrying = deps.retryBudget.take(pool.backends, cfg.retryBudget) || (await roomToRetry(req.signal));
+          if (retrying) {
+            (tried ??= []).push(backend);
+            stats.retries++;
+            continue;
+          }
+          stats.retriesDenied++;
         }
         return failed(failure, backend.url);
       }
@@ -160,7 +176,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
       deadlines.remove(deadline);
 
       const elapsed = performance.now() - waitStart;
-      backend.inflight--;
+      pool.release(backend);
       pool.observeResponseTime(backend, elapsed);
       const status = upstream.status;
       recordResponse(pool, log, backend, status);
@@ -168,6 +184,40 @@ export function createProxy(deps: ProxyDeps): Proxy {
       // Passed on as it came (headers are mutable): only the hop-by-hop ones go.
       stripHopByHop(upstream.headers);
       return upstream;
+    }
+    } finally {
+      if (retrying) deps.retryBudget.release();
+    }
+  }
+
+  /** Over the retry budget: waits for a retry in flight to end (true: this one is now counted), or the queue timeout. */
+  function roomToRetry(signal: AbortSignal): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const waiting = deps.retryBudget.wait(
+        () => {
+          if (signal.aborted) return resolve(false), true;
+          if (!deps.retryBudget.take(pool.backends, cfg.retryBudget)) return false;
+          resolve(true);
+          return true;
+        },
+        () => resolve(false),
+      );
+      if (!waiting) resolve(false);
+    });
+  }
+
+  /** Waits in the queue until `pick` finds a backend with a free slot, the wait times out, or the client goes. */
+  async function slot(pick: () => Member | undefined, signal: AbortSignal): Promise<Member | "full" | "timeout"> {
+    let until: number | undefined;
+    for (;;) {
+      const woke = await new Promise<boolean | "full">((resolve) => {
+        if (!deps.queue.wait(() => (resolve(true), true), () => resolve(false), until)) resolve("full");
+      });
+      if (woke !== true) return woke === "full" ? "full" : "timeout";
+      if (signal.aborted) return "timeout";
+      const backend = pick();
+      if (backend) return backend;
+      until ??= performance.now() + cfg.queue.timeout; // waits again at the front (the wake came, someone else took the slot)
     }
   }
 
@@ -177,3 +227,4 @@ export function createProxy(deps: ProxyDeps): Proxy {
 function lengthOf(header: string | null): number | null {
   return header !== null && /^\d+$/.test(header) ? Number(header) : null;
 }
+

@@ -19,6 +19,7 @@ export interface WsData {
   readonly upstream: WebSocket;
   readonly backend: Member;
   readonly stats: EdgeStats;
+  readonly pool: Pool;
   /** Frames from upstream that arrived before the client side opened. */
   readonly early: (string | ArrayBuffer)[];
   client: ServerWebSocket<WsData> | undefined;
@@ -84,7 +85,7 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
 
     const upstream = new WebSocket(target, { headers, protocols } as unknown as string[]);
     upstream.binaryType = "arraybuffer";
-    const data: WsData = { upstream, backend, stats: deps.stats, early: [], client: undefined, upstreamClose: undefined };
+    const data: WsData = { upstream, backend, stats: deps.stats, pool, early: [], client: undefined, upstreamClose: undefined };
     upstream.addEventListener("message", (event) => {
       const frame = event.data as string | ArrayBuffer;
       if (data.client) data.client.send(frame);
@@ -108,8 +109,7 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
       upstream.close();
       return failureAsResponse({ kind: "bad-handshake", status: 400, reason: "invalid WebSocket handshake" }, deps.stats);
     }
-    backend.inflight++;
-    backend.totalRequests++;
+    pool.begin(backend);
     if (log.access) log.request("WEBSOCKET", path, backend.url);
     return undefined;
   }
@@ -132,8 +132,8 @@ export const relayHandlers: Bun.WebSocketHandler<WsData> = {
     if (upstream.readyState === WebSocket.OPEN) upstream.send(message);
   },
   close(ws, code, reason) {
-    const { upstream, backend, stats } = ws.data;
-    backend.inflight--;
+    const { upstream, backend, stats, pool } = ws.data;
+    pool.release(backend);
     stats.openWebSockets--;
     if (upstream.readyState === WebSocket.OPEN || upstream.readyState === WebSocket.CONNECTING) relayClose(upstream, code, reason);
   },
