@@ -7,6 +7,7 @@ import { ConfigError, formatIssue } from "./config/fields.ts";
 import { fixedAtStart, notBuiltYet } from "./config/not-built.ts";
 import type { ResolvedConfig } from "./config/schema.ts";
 import { diffBackends } from "./decide/backend-diff.ts";
+import { worseCircuit } from "./decide/ejection.ts";
 import { pathOf } from "./proxy/serve/request-checks.ts";
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from "./decide/restart.ts";
 import { createAdminActions } from "./admin-actions.ts";
@@ -100,7 +101,7 @@ export class Balancer {
     this.#log = log;
     this.#options = options;
     this.#role = options.role;
-    this.pool = new Pool(config.health, config.cluster.workers);
+    this.pool = new Pool(config.health, config.cluster.workers, config.proxy.panicThreshold);
     this.#queue = new SlotQueue(config.proxy.queue);
     this.#retryBudget = new RetryBudget(config.proxy.queue);
     this.pool.onSlotFree = () => this.#queue.wakeOne();
@@ -228,13 +229,16 @@ export class Balancer {
       backends: primary
         ? this.pool.backends.map((b) => ({
             ...b,
+            // The workers route, so their circuits are the ones that matter: the worst one shows.
+            circuit: worseCircuit(b.outlier.circuit, b.remote.circuit),
+            available: b.available && b.remote.circuit !== "open",
             inflight: b.inflight + b.remote.inflight,
             totalRequests: b.totalRequests + b.remote.total,
             failedRequests: b.failedRequests + b.remote.failed,
             latency: sumLatency(b.latency, b.remote.latency),
             outcomes: addCounts(b.outcomes, b.remote.outcomes),
           }))
-        : this.pool.backends,
+        : this.pool.backends.map((b) => ({ ...b, circuit: b.outlier.circuit })),
       edge: this.#edgeFacts(),
       strategy: this.#traffic.strategy.name,
       uptime: (performance.now() - this.#started) / 1000,
@@ -303,7 +307,7 @@ export class Balancer {
         void this.supervisor.rollingRestart();
       }
     }
-    this.pool.setHealthConfig(next.health);
+    this.pool.setHealthConfig(next.health, next.proxy.panicThreshold);
     this.#log.configure(next.log);
     const sampled = (c: ResolvedConfig) => [c.scaling.stableWindow, c.scaling.panicWindow, c.scaling.scaleDownThreshold];
     if (!Bun.deepEquals(sampled(prev), sampled(next))) this.#sampler.resize(next.scaling);

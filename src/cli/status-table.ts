@@ -16,6 +16,8 @@ export interface InstanceView {
   readonly managed: boolean;
   readonly state: string;
   readonly healthy: boolean | undefined;
+  /** Passive health: closed, open (ejected) or half-open (trial requests only). */
+  readonly circuit: string | undefined;
   readonly activeRequests: number | undefined;
   readonly totalRequests: number | undefined;
   readonly failedRequests: number | undefined;
@@ -84,6 +86,7 @@ export function parseStatus(json: unknown): StatusView | undefined {
       managed: i.managed === true,
       state: str(i.state, "unknown"),
       healthy: bool(i.healthy),
+      circuit: typeof i.circuit === "string" ? i.circuit : undefined,
       activeRequests: num(i.activeRequests),
       totalRequests: num(i.totalRequests),
       failedRequests: num(i.failedRequests),
@@ -167,12 +170,20 @@ interface Column {
   readonly drop?: number;
 }
 
+/** The circuit says why a backend that probes call healthy takes no (or little) traffic. */
+function healthyText(i: InstanceView): string {
+  if (i.healthy === undefined) return "-";
+  if (i.state === "healthy" && i.circuit === "open") return "no (ejected)";
+  if (i.state === "healthy" && i.circuit === "half-open") return "trial";
+  return i.healthy ? "yes" : "no";
+}
+
 const COLUMNS: readonly Column[] = [
   { header: "id", align: "left", text: (i) => i.id },
   { header: "url", align: "left", text: (i) => i.url },
   { header: "pid", align: "right", text: (i) => dash(i.pid), drop: 5 },
   { header: "state", align: "left", text: (i) => i.state, tint: (i) => STATE_TINT[i.state] },
-  { header: "healthy", align: "left", text: (i) => (i.healthy === undefined ? "-" : i.healthy ? "yes" : "no"), tint: (i) => (i.healthy ? "green" : "red") },
+  { header: "healthy", align: "left", text: healthyText, tint: (i) => (healthyText(i) === "trial" ? "yellow" : i.healthy ? "green" : "red") },
   { header: "in flight", align: "right", text: (i) => dash(i.activeRequests) },
   { header: "requests", align: "right", text: (i) => dash(i.totalRequests) },
   { header: "failed", align: "right", text: (i) => dash(i.failedRequests), tint: (i) => ((i.failedRequests ?? 0) > 0 ? "red" : undefined), drop: 3 },

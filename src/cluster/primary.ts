@@ -8,6 +8,7 @@
  * admin requests and cold starts.
  */
 import type { Subprocess } from "bun";
+import { type Circuit, worseCircuit } from "../decide/ejection.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { Pool } from "../runtime/pool.ts";
 import type { TrafficSeries } from "../runtime/series.ts";
@@ -193,11 +194,18 @@ export class ClusterPrimary {
     this.#sumInflight();
   }
 
+  /** Gauges: in flight summed over the workers; the circuit, the worst any worker has (open, then half-open). */
   #sumInflight(): void {
     for (const member of this.#services.pool.backends) {
       let inflight = 0;
-      for (const w of this.#workers) inflight += w.counters.get(member.id)?.[1] ?? 0;
+      let circuit: Circuit = "closed";
+      for (const w of this.#workers) {
+        const counters = w.counters.get(member.id);
+        inflight += counters?.[1] ?? 0;
+        circuit = worseCircuit(circuit, counters?.[7] ?? "closed");
+      }
       member.remote.inflight = inflight;
+      member.remote.circuit = circuit;
     }
   }
 

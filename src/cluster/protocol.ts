@@ -2,15 +2,17 @@
  * Messages between the primary process and its workers (`cluster.workers`),
  * over Bun's IPC channel (JSON).
  */
+import type { Circuit } from "../decide/ejection.ts";
 import type { SeriesPoint } from "../runtime/series.ts";
 import type { BackendSnapshot } from "../types.ts";
 
 /**
  * A worker's own counters for one backend, totals since the worker started:
  * [id, inflight, total, failed, latency sum (ms), latency counts per bucket
- * (runtime/latency.ts), outcome counts (runtime/outcomes.ts BACKEND_OUTCOMES)].
+ * (runtime/latency.ts), outcome counts (runtime/outcomes.ts BACKEND_OUTCOMES),
+ * the worker's circuit for it (each process keeps its own passive health)].
  */
-export type Counters = [id: string, inflight: number, total: number, failed: number, latencySumMs: number, latencyCounts: number[], outcomes: number[]];
+export type Counters = [id: string, inflight: number, total: number, failed: number, latencySumMs: number, latencyCounts: number[], outcomes: number[], circuit: Circuit];
 
 /** A worker's edge counters since it started (runtime/outcomes.ts edgeCounts) and its gauges. */
 export interface EdgeReport {

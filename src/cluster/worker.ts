@@ -73,7 +73,7 @@ export class ClusterWorker {
   }
 
   #counters(): Counters[] {
-    return this.#pool.backends.map((m) => [m.id, m.inflight, m.totalRequests, m.failedRequests, m.latency.sumMs, m.latency.counts, m.outcomes]);
+    return this.#pool.backends.map((m) => [m.id, m.inflight, m.totalRequests, m.failedRequests, m.latency.sumMs, m.latency.counts, m.outcomes, m.outlier.circuit]);
   }
 
   #edge(): EdgeReport {

@@ -73,12 +73,25 @@ export interface Config {
     rise?: number;
     /** Consecutive failed probes that make a healthy backend unhealthy. @default 2 */
     fall?: number;
-    /** Passive checks: eject a backend after consecutive failed requests. */
+    /**
+     * Passive checks, one circuit per backend: it opens (the backend is
+     * ejected) after `consecutiveFailures` failed requests in a row or an
+     * `errorRate` over `window`, turns half-open after `baseTime` × times
+     * opened (or when a probe passes), and closes after `trials` successes.
+     */
     eject?: {
-      /** @default 3 */
+      /** Failed requests in a row that open the circuit; 0: off. @default 3 */
       consecutiveFailures?: number;
-      /** Ejection lasts `baseTime` × times ejected. @default 10000 */
+      /** Open lasts `baseTime` × times opened. @default 10000 */
       baseTime?: number;
+      /** Share of failed requests in `window` that opens it (0..1); 0: off. @default 0.5 */
+      errorRate?: number;
+      /** Requests `window` must hold before `errorRate` counts. @default 20 */
+      minRequests?: number;
+      /** Length of the error-rate window, ms. @default 10000 */
+      window?: number;
+      /** Half-open: trial requests in flight at most, and successes that close it. @default 3 */
+      trials?: number;
     };
   };
   scaling?: {
@@ -138,6 +151,13 @@ export interface Config {
      * @default { ratio: 0.2, min: 3 }
      */
     retryBudget?: { ratio?: number; min?: number };
+    /**
+     * Envoy's panic threshold (0..1): when fewer than this share of the
+     * backends that are not stopped are available, requests spread over all of
+     * them, unhealthy and ejected included, rather than crushing the few left.
+     * 0: off. @default 0
+     */
+    panicThreshold?: number;
   };
   rateLimit?: {
     requestsPerSecond: number;
@@ -211,7 +231,14 @@ export interface ResolvedConfig {
     readonly timeout: number;
     readonly rise: number;
     readonly fall: number;
-    readonly eject: { readonly consecutiveFailures: number; readonly baseTime: number };
+    readonly eject: {
+      readonly consecutiveFailures: number;
+      readonly baseTime: number;
+      readonly errorRate: number;
+      readonly minRequests: number;
+      readonly window: number;
+      readonly trials: number;
+    };
   };
   readonly scaling: {
     readonly checkInterval: number;
@@ -239,6 +266,7 @@ export interface ResolvedConfig {
     readonly maxConnections: number;
     readonly queue: { readonly size: number; readonly timeout: number };
     readonly retryBudget: { readonly ratio: number; readonly min: number };
+    readonly panicThreshold: number;
   };
   readonly rateLimit: {
     readonly requestsPerSecond: number;

@@ -170,6 +170,10 @@ function readHealth(root: Fields): ResolvedConfig["health"] {
     eject: {
       consecutiveFailures: eject.number("consecutiveFailures", 3, { integer: true, min: 0 }),
       baseTime: eject.duration("baseTime", 10_000),
+      errorRate: eject.number("errorRate", 0.5, { min: 0, max: 1 }),
+      minRequests: eject.number("minRequests", 20, { integer: true, min: 1 }),
+      window: eject.duration("window", 10_000, 1),
+      trials: eject.number("trials", 3, { integer: true, min: 1, max: 100 }),
     },
   };
   eject.rejectUnknown();
@@ -210,6 +214,7 @@ function readProxy(root: Fields): ResolvedConfig["proxy"] {
     maxConnections: f.number("maxConnections", 10_000, { integer: true, min: 1 }),
     queue: readQueue(f),
     retryBudget: readRetryBudget(f),
+    panicThreshold: f.number("panicThreshold", 0, { min: 0, max: 1 }),
   };
   f.rejectUnknown();
   return proxy;

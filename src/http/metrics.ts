@@ -59,6 +59,8 @@ export function metricsText(status: StatusBody): string {
 type Family = (name: string, type: "gauge" | "counter" | "histogram", help: string, samples: [labels: string, value: number][]) => void;
 
 /** Status classes and Fulcrum's own outcomes, the `code` label of fulcrum_requests_total. */
+/** Circuit states as label values (Prometheus style: no hyphen). */
+const CIRCUITS = [["closed", "closed"], ["open", "open"], ["half_open", "half-open"]] as const;
 const BACKEND_CODES = ["1xx", "2xx", "3xx", "4xx", "5xx", "timeout", "upstream_error"] as const;
 
 /** The families an SRE dashboard is built on: requests by outcome, response-time histograms, retries, ejections, health, scaling, connections, bytes. */
@@ -88,7 +90,13 @@ function requestFamilies(status: StatusBody, family: Family): void {
     family("queued_requests", "gauge", "Requests waiting for a backend slot (backends at their maxConnections).", [["", t.queued]]);
   }
   family("backend_max_connections", "gauge", "The backend's maxConnections (0: no limit).", status.instances.map((b) => [labelSet({ backend: b.url }), b.maxConnections]));
-  family("backend_ejections_total", "counter", "Passive ejections of each backend.", status.instances.map((b) => [labelSet({ backend: b.url }), b.outcomes.ejections]));
+  family("backend_ejections_total", "counter", "Passive ejections (circuit opened) of each backend.", status.instances.map((b) => [labelSet({ backend: b.url }), b.outcomes.ejections]));
+  family(
+    "backend_circuit",
+    "gauge",
+    "Passive health of each backend: 1 for its current circuit state (closed, open = ejected, half_open = trial requests only).",
+    status.instances.flatMap((b) => CIRCUITS.map(([name, state]): [string, number] => [labelSet({ backend: b.url, state: name }), b.circuit === state ? 1 : 0])),
+  );
   family(
     "backend_health_transitions_total",
     "counter",

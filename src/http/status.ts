@@ -6,10 +6,16 @@
  */
 import { LATENCY_BUCKETS, type LatencyCounts } from "../runtime/latency.ts";
 import { BACKEND_OUTCOMES, type BackendOutcome } from "../runtime/outcomes.ts";
+import type { Circuit } from "../decide/ejection.ts";
 import type { BackendView } from "../types.ts";
 
-/** A backend as the status reports it: its counters and, when kept, its latency histogram and outcome counts. */
-export type StatusBackend = BackendView & { readonly latency?: LatencyCounts; readonly outcomes?: readonly number[] };
+/** A backend as the status reports it: its counters and, when kept, its latency histogram, outcome counts and circuit. */
+export type StatusBackend = BackendView & {
+  readonly latency?: LatencyCounts;
+  readonly outcomes?: readonly number[];
+  /** Passive health (decide/ejection.ts): closed, open (ejected) or half-open (trial requests only). */
+  readonly circuit?: Circuit;
+};
 
 /** The edge's own counters and gauges (runtime/outcomes.ts EdgeStats), host-wide in a cluster. */
 export interface EdgeFacts {
@@ -77,6 +83,7 @@ export function backendStatus(b: StatusBackend) {
     managed: b.managed,
     state: b.state,
     healthy: b.available,
+    circuit: b.circuit ?? "closed",
     activeRequests: b.inflight,
     totalRequests: b.totalRequests,
     failedRequests: b.failedRequests,

@@ -15,6 +15,11 @@
  * 4. none at all: undefined. Only then does the client hear "no backend"
  *    (503 when nothing was tried, 502 when every backend tried failed).
  *
+ * In panic mode (`panic`: fewer than `proxy.panicThreshold` of the live
+ * backends are available, see Pool.panic) step 1 picks among every live
+ * backend, unhealthy and ejected ones included: Envoy's panic threshold, which
+ * spreads the load rather than crushing the few backends left.
+ *
  * A retry never goes back to a backend that already failed this request, and
  * no pick lands on a backend at its `maxConnections` (`limited`: some backend
  * has one); when that leaves nothing, the request waits for a slot
@@ -29,8 +34,13 @@ export function selectBackend<B extends BackendView>(
   ctx: PickContext,
   tried: readonly B[] | undefined,
   limited = false,
+  panic = false,
 ): B | undefined {
   const free = (b: B) => !limited || b.slots === 0 || b.inflight < b.slots;
+  if (panic) {
+    const any = pickEligible(strategy, pool, ctx, (b) => (b.state === "healthy" || b.state === "unhealthy") && free(b) && !tried?.includes(b));
+    if (any) return any;
+  }
   const chosen =
     tried || limited ? pickEligible(strategy, pool, ctx, (b) => b.available && free(b) && !tried?.includes(b)) : (strategy.pick(pool, ctx) as B | undefined);
   if (chosen) return chosen;

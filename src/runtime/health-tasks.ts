@@ -22,7 +22,7 @@ export function probeTask(pool: Pool, health: ResolvedConfig["health"], log: Log
             if (signal.aborted || !pool.backends.includes(member)) return;
             const { change, unejected } = pool.recordProbe(member, result.ok);
             if (change || !member.probed) log.health(member.state === "healthy", member.url, result.detail);
-            else if (unejected) log.info(`${member.url} is back in rotation: its health probe passed (${result.detail})`);
+            else if (unejected) log.info(`${member.url} is half-open: its health probe passed (${result.detail}), trying a few requests`);
             member.probed = true;
           }),
       ),
@@ -34,7 +34,7 @@ export function ejectionTask(pool: Pool, log: Logger): Task {
     name: "ejection expiry",
     every: 250,
     run: () => {
-      for (const member of pool.tick(Date.now())) log.info(`${member.url} is back in rotation after ejection`);
+      for (const member of pool.tick(Date.now())) log.info(`${member.url} is half-open after ejection: trying a few requests`);
     },
   };
 }

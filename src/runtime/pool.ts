@@ -5,7 +5,7 @@
  * under its feet). Every state change recomputes `available`.
  */
 import type { ResolvedBackend, ResolvedConfig } from "../config/schema.ts";
-import { decayOutlier, endEjection, FRESH_OUTLIER, isEjected, mayEject, recordOutcome, type Outlier } from "../decide/ejection.ts";
+import { advanceOutlier, type Circuit, FRESH_OUTLIER, isEjected, mayEject, type OpenReason, type Outlier, probePassed, recordOutcome, trialSlots } from "../decide/ejection.ts";
 import { nextHealth, type ProbeStreak } from "../decide/health.ts";
 import type { Backend, BackendSnapshot, BackendState } from "../types.ts";
 import { LatencyHistogram } from "./latency.ts";
@@ -14,7 +14,15 @@ import { bump, newBackendOutcomes, OUT_EJECTIONS, OUT_HEALTH_DOWN, OUT_HEALTH_UP
 /** Backend plus the bookkeeping only the pool touches. */
 export interface Member extends Backend {
   streak: ProbeStreak;
+  /** Passive health: the backend's circuit (decide/ejection.ts). */
   outlier: Outlier;
+  /** This process's share of `maxConnections` as configured; `slots` narrows to the trial count while half-open. */
+  readonly configuredSlots: number;
+  slots: number;
+  /** The error-rate window: requests and failures since `windowStart` (counted only when `eject.errorRate` is on). */
+  windowRequests: number;
+  windowFailures: number;
+  windowStart: number;
   /** Set once the first probe result was logged, so startup shows each backend's health once. */
   probed: boolean;
   /** Active probes that passed so far (a worker ends its passive ejection when the primary's count moves). */
@@ -30,6 +38,8 @@ export interface Member extends Backend {
 /** The workers' share of a backend's counters. Totals only grow while the member exists; `inflight` is their latest sum. */
 export interface RemoteCounters {
   inflight: number;
+  /** The worst circuit any worker has for this backend (workers keep their own passive health). */
+  circuit: Circuit;
   total: number;
   failed: number;
   readonly latency: LatencyHistogram;
@@ -50,6 +60,14 @@ export interface ProbeOutcome {
 
 const NO_OUTCOME: ProbeOutcome = { change: undefined, unejected: false };
 
+/** A request's outcome moved the backend's circuit (for the log line). */
+export interface CircuitChange {
+  readonly to: Circuit;
+  /** When it opened: why, and for how long. */
+  readonly reason?: OpenReason;
+  readonly openMs?: number;
+}
+
 export class Pool {
   #members: Member[] = [];
   /** Called after anything that changes membership, state or availability (a cluster primary broadcasts it). */
@@ -63,9 +81,13 @@ export class Pool {
   /** Told when a limited backend's slot frees up (a queued request can go). */
   onSlotFree: () => void = () => {};
 
-  constructor(health: ResolvedConfig["health"], processes = 1) {
+  /** `proxy.panicThreshold`: below this share of live backends available, selection spreads over all live ones. */
+  #panicThreshold: number;
+
+  constructor(health: ResolvedConfig["health"], processes = 1, panicThreshold = 0) {
     this.#health = health;
     this.#processes = Math.max(1, processes);
+    this.#panicThreshold = panicThreshold;
   }
 
   /** A request (or WebSocket) starts on `member`. */
@@ -86,9 +108,36 @@ export class Pool {
   }
   #limited = false;
 
-  /** New rise/fall/ejection settings (config reload). */
-  setHealthConfig(health: ResolvedConfig["health"]): void {
+  /**
+   * Envoy's panic mode: fewer than `proxy.panicThreshold` of the live backends
+   * (healthy or unhealthy, not starting, draining or stopped) are available, so
+   * selection spreads over all live ones rather than crushing the few left.
+   */
+  get panic(): boolean {
+    return this.#panic;
+  }
+  #panic = false;
+
+  /** New rise/fall/circuit settings and panic threshold (config reload). */
+  setHealthConfig(health: ResolvedConfig["health"], panicThreshold = this.#panicThreshold): void {
     this.#health = health;
+    this.#panicThreshold = panicThreshold;
+    this.#updatePanic();
+  }
+
+  #updatePanic(): void {
+    if (this.#panicThreshold <= 0) {
+      this.#panic = false;
+      return;
+    }
+    let live = 0;
+    let available = 0;
+    for (const m of this.#members) {
+      if (m.state !== "healthy" && m.state !== "unhealthy") continue;
+      live++;
+      if (m.available) available++;
+    }
+    this.#panic = live > 0 && available < this.#panicThreshold * live;
   }
 
   /**
@@ -137,6 +186,7 @@ export class Pool {
   remove(member: Member): void {
     this.#members = this.#members.filter((m) => m !== member);
     this.#limited = this.#members.some((m) => m.slots > 0);
+    this.#updatePanic();
     this.onChange();
   }
 
@@ -144,19 +194,18 @@ export class Pool {
     member.state = state;
     if (state === "healthy") member.streak = { healthy: true, count: 0 };
     if (state === "unhealthy") member.streak = { healthy: false, count: 0 };
-    this.#refresh(member, Date.now());
+    this.#refresh(member);
     this.onChange();
   }
 
   /**
-   * Folds one active probe in. A passing probe also ends a passive ejection
-   * (decide/ejection.ts `endEjection`): active health says whether a backend
-   * answers, passive ejection only keeps traffic off it until active health
-   * has had its say.
+   * Folds one active probe in. A passing probe also turns an open circuit
+   * half-open (decide/ejection.ts `probePassed`): active health says whether a
+   * backend answers, the circuit only keeps traffic off it until active health
+   * has had its say, and the trials then say whether it serves.
    */
   recordProbe(member: Member, ok: boolean): ProbeOutcome {
     if (member.state !== "healthy" && member.state !== "unhealthy") return NO_OUTCOME;
-    const now = Date.now();
     const before = member.streak.healthy;
     member.streak = nextHealth(member.streak, ok, this.#health);
     const change: HealthChange = member.streak.healthy === before ? undefined : member.streak.healthy ? "up" : "down";
@@ -166,30 +215,44 @@ export class Pool {
     }
     let unejected = false;
     if (ok) {
-      unejected = isEjected(member.outlier, now);
-      member.outlier = endEjection(member.outlier);
+      unejected = isEjected(member.outlier);
+      member.outlier = probePassed(member.outlier);
       // Counted so that cluster workers end their own ejections of this backend too (see `sync`).
       member.probePasses++;
     }
-    this.#refresh(member, now);
+    this.#refresh(member);
     if (change || ok) this.onChange();
     return change || unejected ? { change, unejected } : NO_OUTCOME;
   }
 
-  /** Folds one proxied request's outcome in; returns true when it ejected the backend. */
-  recordOutcome(member: Member, failed: boolean): boolean {
-    if (!failed && member.outlier.consecutiveFailures === 0) return false; // the common case: nothing to do
-    const now = Date.now();
-    const wasEjected = isEjected(member.outlier, now);
-    const ejectedCount = this.#members.reduce((n, m) => n + (isEjected(m.outlier, now) ? 1 : 0), 0);
-    const live = this.#members.reduce((n, m) => n + (m.state === "stopped" ? 0 : 1), 0);
-    member.outlier = recordOutcome(member.outlier, failed, this.#health.eject, now, mayEject(ejectedCount, live));
-    const ejected = !wasEjected && isEjected(member.outlier, now);
-    if (ejected) {
-      this.#refresh(member, now);
-      bump(member.outcomes, OUT_EJECTIONS);
+  /** Folds one proxied request's outcome in; returns how it moved the circuit, if it did. */
+  recordOutcome(member: Member, failed: boolean): CircuitChange | undefined {
+    const eject = this.#health.eject;
+    if (eject.errorRate > 0) {
+      member.windowRequests++;
+      if (failed) member.windowFailures++;
     }
-    return ejected;
+    const before = member.outlier;
+    if (!failed && before.consecutiveFailures === 0 && before.circuit === "closed") return undefined; // the common case: nothing to do
+    const now = Date.now();
+    const open = this.#members.reduce((n, m) => n + (isEjected(m.outlier) ? 1 : 0), 0);
+    const live = this.#members.reduce((n, m) => n + (m.state === "stopped" ? 0 : 1), 0);
+    const window = { requests: member.windowRequests, failures: member.windowFailures };
+    const after = recordOutcome(before, failed, window, eject, now, mayEject(open, live));
+    member.outlier = after;
+    if (after.circuit === before.circuit) return undefined;
+    if (after.circuit === "closed") this.#resetWindow(member, now);
+    this.#refresh(member);
+    if (after.circuit === "open") bump(member.outcomes, OUT_EJECTIONS);
+    else this.onSlotFree(); // closed: its trial limit is gone, a queued request may go
+    this.onChange();
+    return after.circuit === "open" ? { to: "open", reason: after.reason, openMs: after.openUntil - now } : { to: after.circuit };
+  }
+
+  #resetWindow(member: Member, now: number): void {
+    member.windowRequests = 0;
+    member.windowFailures = 0;
+    member.windowStart = now;
   }
 
   observeResponseTime(member: Member, ms: number): void {
@@ -197,27 +260,46 @@ export class Pool {
     member.responseTimeMs = member.responseTimeMs === 0 ? ms : member.responseTimeMs + EWMA_ALPHA * (ms - member.responseTimeMs);
   }
 
-  /** Periodic: ends expired ejections and lets multipliers decay. Returns backends that came back. */
+  /** Periodic: open circuits whose time is up turn half-open, multipliers decay, error-rate windows roll. Returns backends that turned half-open. */
   tick(now: number): Member[] {
-    const released: Member[] = [];
+    const eject = this.#health.eject;
+    const halfOpened: Member[] = [];
     for (const member of this.#members) {
-      member.outlier = decayOutlier(member.outlier, this.#health.eject, now);
-      const wasAvailable = member.available;
-      this.#refresh(member, now);
-      if (!wasAvailable && member.available && member.state === "healthy") released.push(member);
+      const before = member.outlier;
+      member.outlier = advanceOutlier(before, eject, now);
+      if (now - member.windowStart >= eject.window) this.#resetWindow(member, now);
+      if (member.outlier.circuit === before.circuit) continue;
+      this.#refresh(member);
+      if (member.state === "healthy") halfOpened.push(member);
     }
-    if (released.length > 0) this.onChange();
-    return released;
+    if (halfOpened.length > 0) {
+      this.onSlotFree();
+      this.onChange();
+    }
+    return halfOpened;
   }
 
-  #refresh(member: Member, now: number): void {
-    member.available = member.state === "healthy" && !isEjected(member.outlier, now);
+  /** Availability and slots follow state and circuit; `limited` follows the slots. */
+  #refresh(member: Member): void {
+    const circuit = member.outlier.circuit;
+    member.available = member.state === "healthy" && circuit !== "open";
+    const slots = circuit === "half-open" ? trialSlots(this.#health.eject.trials, this.#processes, member.configuredSlots) : member.configuredSlots;
+    if (slots !== member.slots) {
+      member.slots = slots;
+      this.#limited = this.#members.some((m) => m.slots > 0);
+    }
+    this.#updatePanic();
   }
 
   #add(fields: Pick<Member, "id" | "url" | "host" | "port" | "weight" | "maxConnections" | "managed" | "state">): Member {
+    const configuredSlots = fields.maxConnections > 0 ? Math.max(1, Math.ceil(fields.maxConnections / this.#processes)) : 0;
     const member: Member = {
       ...fields,
-      slots: fields.maxConnections > 0 ? Math.max(1, Math.ceil(fields.maxConnections / this.#processes)) : 0,
+      configuredSlots,
+      slots: configuredSlots,
+      windowRequests: 0,
+      windowFailures: 0,
+      windowStart: Date.now(),
       pid: undefined,
       available: false,
       inflight: 0,
@@ -229,14 +311,14 @@ export class Pool {
       warmUntil: 0,
       latency: new LatencyHistogram(),
       outcomes: newBackendOutcomes(),
-      remote: { inflight: 0, total: 0, failed: 0, latency: new LatencyHistogram(), outcomes: newBackendOutcomes() },
+      remote: { inflight: 0, circuit: "closed", total: 0, failed: 0, latency: new LatencyHistogram(), outcomes: newBackendOutcomes() },
       streak: { healthy: fields.state === "healthy", count: 0 },
       outlier: FRESH_OUTLIER,
       probed: false,
       probePasses: 0,
     };
-    this.#refresh(member, Date.now());
     this.#members = [...this.#members, member];
+    this.#refresh(member);
     this.#limited = this.#members.some((m) => m.slots > 0);
     this.onChange();
     return member;
@@ -247,7 +329,6 @@ export class Pool {
    * Request counters and passive ejection stay this process's own.
    */
   sync(snapshots: readonly BackendSnapshot[]): void {
-    const now = Date.now();
     const byId = new Map(this.#members.map((m) => [m.id, m]));
     const next: Member[] = [];
     for (const s of snapshots) {
@@ -256,18 +337,19 @@ export class Pool {
         member = this.#add({ id: s.id, url: s.url, host: s.host, port: s.port, weight: s.weight, maxConnections: s.maxConnections, managed: s.managed, state: s.state });
       }
       // The primary saw it come back or pass a probe: this worker's own ejection of it ends too.
-      if ((member.state !== "healthy" && s.state === "healthy") || member.probePasses !== s.probePasses) member.outlier = endEjection(member.outlier);
+      if ((member.state !== "healthy" && s.state === "healthy") || member.probePasses !== s.probePasses) member.outlier = probePassed(member.outlier);
       member.probePasses = s.probePasses;
       member.state = s.state;
       member.weight = s.weight;
       member.pid = s.pid ?? undefined;
       member.restarts = s.restarts;
       member.warmUntil = s.warmUntil;
-      this.#refresh(member, now);
+      this.#refresh(member);
       next.push(member);
     }
     this.#members = next;
     this.#limited = next.some((m) => m.slots > 0);
+    this.#updatePanic();
   }
 
   /** What a cluster worker needs of each backend. */

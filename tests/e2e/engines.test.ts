@@ -1,5 +1,5 @@
 /**
- * The proxy-correctness, WebSocket, hostile-input, failover and containment suites, run
+ * The proxy-correctness, WebSocket, hostile-input, failover, containment, circuit and chaos-proof suites, run
  * again on the serve engine (the design card's Bun.serve + fetch() path; the
  * default listen engine runs them in the normal pass): both engines must pass
  * them. Where Bun.serve behaves differently (pipelining), the suites say so.
@@ -10,8 +10,8 @@ import { cleanupAfterAll, ROOT, spawnTracked } from "../helpers/procs.ts";
 
 cleanupAfterAll();
 
-test("proxy, websocket, hostile, failover and containment suites pass on the serve engine", async () => {
-  const suites = ["proxy", "websocket", "hostile", "failover", "containment"].map((name) => join(ROOT, `tests/e2e/${name}.test.ts`));
+test("proxy, websocket, hostile, failover, containment, circuit and chaos-proof suites pass on the serve engine", async () => {
+  const suites = ["proxy", "websocket", "hostile", "failover", "containment", "circuit", "chaos-proof"].map((name) => join(ROOT, `tests/e2e/${name}.test.ts`));
   const run = spawnTracked(["bun", "test", ...suites], { env: { FULCRUM_TEST_ENGINE: "serve" } });
   const code = await run.proc.exited;
   await Bun.sleep(50);

@@ -228,7 +228,7 @@ describe("status endpoints", () => {
     expect(status.scaling).toEqual({ min: 0, max: 0, desired: 0, load: 0, lastAction: null });
     const first = status.instances[0]!;
     expect(Object.keys(first).sort()).toEqual(
-      ["id", "url", "port", "pid", "managed", "state", "healthy", "activeRequests", "totalRequests", "failedRequests", "responseTime", "load", "weight", "maxConnections", "restarts", "latency", "outcomes"].sort(),
+      ["id", "url", "port", "pid", "managed", "state", "healthy", "circuit", "activeRequests", "totalRequests", "failedRequests", "responseTime", "load", "weight", "maxConnections", "restarts", "latency", "outcomes"].sort(),
     );
     // The response-time histogram: one count per bucket (14 bounds from 1 ms to 30 s, and one above).
     expect((first.latency as { counts: number[] }).counts).toHaveLength(15);

@@ -22,7 +22,7 @@ describe("config validation", () => {
     const config = validateConfig(minimal, options);
     expect(config.listen).toEqual({ port: 4000, hostname: "0.0.0.0", tls: null });
     expect(config.strategy).toEqual({ kind: "builtin", name: "least-load", key: "ip" });
-    expect(config.health).toEqual({ path: "/health", interval: 5000, timeout: 2000, rise: 1, fall: 2, eject: { consecutiveFailures: 3, baseTime: 10_000 } });
+    expect(config.health).toEqual({ path: "/health", interval: 5000, timeout: 2000, rise: 1, fall: 2, eject: { consecutiveFailures: 3, baseTime: 10_000, errorRate: 0.5, minRequests: 20, window: 10_000, trials: 3 } });
     expect(config.proxy.retries).toBe(2);
     expect(config.proxy.maxBodySize).toBe(104_857_600);
     expect(config.backends).toEqual([{ url: "http://127.0.0.1:3001", host: "127.0.0.1:3001", port: 3001, weight: 1, maxConnections: 0 }]);

@@ -52,7 +52,7 @@ describe("latency histogram", () => {
 });
 
 describe("cluster counters", () => {
-  const report = (total: number, failed: number, sumMs: number, counts: number[], outcomes = [0, total, 0, 0, failed]): Counters => ["b1", 0, total, failed, sumMs, counts, outcomes];
+  const report = (total: number, failed: number, sumMs: number, counts: number[], outcomes = [0, total, 0, 0, failed]): Counters => ["b1", 0, total, failed, sumMs, counts, outcomes, "closed"];
 
   test("the primary adds what a worker's totals grew by since its last report", () => {
     const growth = counterGrowth(report(10, 1, 100, countsWith([5, 10])), report(15, 2, 130, countsWith([5, 14], [10, 1])));

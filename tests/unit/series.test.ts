@@ -4,7 +4,7 @@ import { LATENCY_BOUNDS_SECONDS, LATENCY_BUCKETS } from "../../src/runtime/laten
 import { Pool } from "../../src/runtime/pool.ts";
 import { SeriesSampler, TrafficSeries, type SeriesPoint } from "../../src/runtime/series.ts";
 
-const HEALTH = { path: "/health", interval: 5000, timeout: 2000, rise: 1, fall: 2, eject: { consecutiveFailures: 3, baseTime: 10_000 } };
+const HEALTH = { path: "/health", interval: 5000, timeout: 2000, rise: 1, fall: 2, eject: { consecutiveFailures: 3, baseTime: 10_000, errorRate: 0.5, minRequests: 20, window: 10_000, trials: 3 } };
 
 /** Per-bucket counts with `n` observations in the bucket whose upper bound is `boundMs`. */
 function countsWith(boundMs: number, n: number): number[] {

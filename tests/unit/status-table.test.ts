@@ -85,6 +85,17 @@ describe("the table", () => {
     expect(row).toBe("b1  http://127.0.0.1:3001    -  healthy  yes              0         0       0          -  0.00       1         -");
   });
 
+  test("the circuit shows in the healthy column: ejected while open, trial while half-open", () => {
+    const rows = renderTable(status([backend({ id: "b1" }), backend({ id: "b2", available: false }), backend({ id: "b3" })], {
+      backends: [
+        { ...backend({ id: "b1" }), circuit: "closed" },
+        { ...backend({ id: "b2", available: false }), circuit: "open" },
+        { ...backend({ id: "b3" }), circuit: "half-open" },
+      ],
+    }).instances, { color: false });
+    expect(rows.slice(1).map((row) => row.split(/\s{2,}/)[4])).toEqual(["yes", "no (ejected)", "trial"]);
+  });
+
   test("an empty pool says so", () => {
     const lines = renderTable([], { color: false });
     expect(lines[0]).toStartWith("id  url");

@@ -10,7 +10,7 @@
   const $ = (id) => document.getElementById(id);
   const num = new Intl.NumberFormat("en");
   const WINDOW_NAMES = { 60: "minute", 300: "5 minutes" };
-  const MARKS = { healthy: "✓", unhealthy: "✕", starting: "▲", draining: "▼", stopped: "■", failed: "!", yes: "✓", no: "✕", ejected: "◆" };
+  const MARKS = { healthy: "✓", unhealthy: "✕", starting: "▲", draining: "▼", stopped: "■", failed: "!", yes: "✓", no: "✕", ejected: "◆", "half-open": "◇" };
   const COLUMNS = [
     ["id", "Instance"], ["state", "State"], ["healthy", "Healthy"], ["activeRequests", "In flight"], ["totalRequests", "Requests"],
     ["failedRequests", "Failures"], ["responseTime", "Response time"], ["load", "Load"], ["weight", "Weight"], ["restarts", "Restarts"], ["pid", "PID"],
@@ -157,8 +157,12 @@
     setText(id.querySelector(".url"), b.url);
     setText(id.querySelector(".tag"), b.managed ? "managed" : "static");
     badge(cell("state"), b.state, b.state);
-    const ejected = b.state === "healthy" && !b.healthy;
-    badge(cell("healthy"), ejected ? "ejected" : b.healthy ? "yes" : "no", ejected ? "no (ejected)" : b.healthy ? "yes" : "no");
+    // Why a backend that probes call healthy takes no or little traffic: its circuit is open (ejected) or half-open (trials).
+    const up = b.state === "healthy";
+    const ejected = up && (b.circuit === "open" || !b.healthy);
+    const trial = up && !ejected && b.circuit === "half-open";
+    const key = ejected ? "ejected" : trial ? "half-open" : b.healthy ? "yes" : "no";
+    badge(cell("healthy"), key, ejected ? "no (ejected)" : trial ? "trial (half-open)" : b.healthy ? "yes" : "no");
     setText(cell("activeRequests"), num.format(b.activeRequests));
     setText(cell("totalRequests"), num.format(b.totalRequests));
     setText(cell("failedRequests"), num.format(b.failedRequests));

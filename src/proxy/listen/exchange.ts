@@ -106,7 +106,7 @@ export class Exchange implements RequestHandler, UpstreamUser, PickContext {
   /** Picks a backend and sends to it (or answers "no backend"); false only when it must wait for a slot. */
   #pick(): boolean {
     const ctx = this.ctx;
-    const backend = selectBackend(ctx.strategy, ctx.pool.backends, this, this.#tried, ctx.pool.limited);
+    const backend = selectBackend(ctx.strategy, ctx.pool.backends, this, this.#tried, ctx.pool.limited, ctx.pool.panic);
     if (!backend) {
       if (ctx.pool.limited && waitForSlot(ctx.pool.backends, this.#tried)) return false;
       if (this.#attempt === 0 && this.#tried === undefined && ctx.coldStart) {

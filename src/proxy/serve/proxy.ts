@@ -117,15 +117,15 @@ export function createProxy(deps: ProxyDeps): Proxy {
         await Bun.sleep(backoff);
         if (req.signal.aborted) return clientFailed("error");
       }
-      let backend: Member | undefined | "full" | "timeout" = selectBackend(strategy, pool.backends, ctx, tried, pool.limited);
+      let backend: Member | undefined | "full" | "timeout" = selectBackend(strategy, pool.backends, ctx, tried, pool.limited, pool.panic);
       // Every backend that would take it is at its maxConnections: wait for a slot.
-      if (!backend && pool.limited && waitForSlot(pool.backends, tried)) backend = await slot(() => selectBackend(strategy, pool.backends, ctx, tried, true), req.signal);
+      if (!backend && pool.limited && waitForSlot(pool.backends, tried)) backend = await slot(() => selectBackend(strategy, pool.backends, ctx, tried, true, pool.panic), req.signal);
       if (backend === "full" || backend === "timeout") {
         const why = backend === "full" ? "every backend is at its maxConnections and the queue is full" : `no backend slot free within ${cfg.queue.timeout}ms`;
         return failureAsResponse({ kind: "no-backend", retryAfterSeconds: deps.retryAfterSeconds, why }, stats);
       }
       // Nothing ready on the first try: scaled to zero or (re)starting. Wait for an instance once.
-      if (!backend && !tried && deps.coldStart && (await deps.coldStart())) backend = selectBackend(strategy, pool.backends, ctx, tried, pool.limited);
+      if (!backend && !tried && deps.coldStart && (await deps.coldStart())) backend = selectBackend(strategy, pool.backends, ctx, tried, pool.limited, pool.panic);
       if (!backend) return tried ? failureAsResponse({ kind: "all-failed", detail: `${tried.length} tried` }) : unavailable();
       if (!cfg.preserveHost || clientHost === null) headers.set("host", upstreamHost(clientHost, cfg.preserveHost, backend.host));
       if (log.access) log.request(method, path, backend.url);

@@ -63,8 +63,8 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
 
   async function upgrade(req: Request, server: Bun.Server<WsData>, peerIp: string, path: string): Promise<Response | undefined> {
     const ctx: PickContext = { clientIp: deps.clientIp(peerIp, req), header: (name) => req.headers.get(name) };
-    let backend = selectBackend(strategy, pool.backends, ctx, undefined);
-    if (!backend && deps.coldStart && (await deps.coldStart())) backend = selectBackend(strategy, pool.backends, ctx, undefined);
+    let backend = selectBackend(strategy, pool.backends, ctx, undefined, false, pool.panic);
+    if (!backend && deps.coldStart && (await deps.coldStart())) backend = selectBackend(strategy, pool.backends, ctx, undefined, false, pool.panic);
     if (!backend) return failureAsResponse({ kind: "no-backend", retryAfterSeconds: deps.retryAfterSeconds }, deps.stats);
 
     const target = backend.url.replace(/^http/, "ws") + path;
