@@ -8,6 +8,8 @@
  *   ```yaml fragment     part of a config (a section, a line), not loadable alone
  *   ```yaml not-config   another tool's file in that language (Prometheus, Kubernetes, an API answer)
  * Both are skipped by name, so a whole config cannot be skipped by accident.
+ * Also: migrating.md's translation of the original autoscaler's flat
+ * config.yaml into Fulcrum's keys resolves to exactly what the flat file does.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { basename, join } from "node:path";
@@ -51,4 +53,17 @@ describe("config examples in docs/ validate", () => {
       });
     }
   }
+});
+
+describe("docs/migrating.md", () => {
+  test("the autoscaler's flat config.yaml and its translation into Fulcrum's keys resolve to the same config", async () => {
+    const blocks = found.find((f) => f.page === "docs/migrating.md")?.blocks.filter((b) => b.lang === "yaml" && b.flags.length === 0) ?? [];
+    const flat = blocks.find((b) => b.text.includes("minInstances:"));
+    const nested = blocks.find((b) => b.text.startsWith("instances:"));
+    expect(flat && nested).toBeTruthy();
+    const [a, b] = await Promise.all([loadText(dir.path, flat?.text ?? "", ".yaml"), loadText(dir.path, nested?.text ?? "", ".yaml")]);
+    expect(a.instances?.min).toBe(2);
+    expect(a.health.interval).toBe(5000);
+    expect(a).toEqual(b);
+  });
 });
