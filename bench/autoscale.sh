@@ -6,6 +6,14 @@
 #   bash bench/autoscale.sh                               20 s × 2 clients, 30 s × 30, 30 s × 2 (about 1.5 minutes)
 #   bash bench/autoscale.sh --high-clients 60 --work-ms 200
 #   bash bench/autoscale.sh --profile 20:2,30:30,30:2,30:0
+#   bash bench/autoscale.sh --compare                     autoscaled vs fixed max vs fixed min (about 6 minutes)
+#
+# --compare [COMPARE=1] runs the same low → high → low trace three times: autoscaled
+# (min..max), fixed at max, fixed at min, against instances that serve at most
+# --concurrency requests at once; then a table side by side and one pass/fail line
+# per target. Its defaults: 15 s × 4 clients, 40 s × 40, 60 s × 4; min 1, max 10,
+# concurrency 4; and Fulcrum's own defaults for every scaling, health and slowStart
+# setting (only the ones you set below are written into the config).
 #
 # Flags (each also settable as the environment variable in brackets):
 #   --low-clients N         [LOW_CLIENTS]          clients in the low phases (default 2)
@@ -15,13 +23,15 @@
 #   --low2 S                [LOW2_SECONDS]         second low phase, seconds (default 30)
 #   --profile LIST          [PROFILE]              any profile instead: seconds:clients,... (overrides the four above)
 #   --work-ms N             [WORK_MS]              each request is GET /work?ms=N (default 100)
+#   --concurrency N         [CONCURRENCY]          instances run examples/backend.ts --concurrency N (default 0 = no limit; 4 with --compare)
 #   --min N / --max N       [MIN_INSTANCES/MAX_INSTANCES]  instance bounds (default 1 / 6)
 #   --request-timeout MS    [REQUEST_TIMEOUT_MS]   client deadline per request (default 10000)
 #   --keep-tmp              [KEEP_TMP=1]           keep the temp dir (config, Fulcrum's state file)
 #   --json FILE             [RAW_JSON]             also write raw data (per-second latencies, polls, Fulcrum's log)
 #   scaling knobs, in ms unless said: CHECK_INTERVAL (1000) STABLE_WINDOW (10000) PANIC_WINDOW (1000)
 #   IDLE_TIMEOUT (5000) COOLDOWN (3000) SCALE_UP_THRESHOLD (3) SCALE_DOWN_THRESHOLD (0.5)
-#   SLOW_START (1000) HEALTH_INTERVAL (1000); also POLL_MS (500) STOP_GRACE_MS (20000)
+#   SLOW_START (1000) HEALTH_INTERVAL (1000); also POLL_MS (500) STOP_GRACE_MS (20000).
+#   With --compare these are unset unless you set them (Fulcrum's defaults apply).
 #
 # The report goes to stdout, progress to stderr. Everything listens on 127.0.0.1
 # and is stopped by PID on exit (also on Ctrl-C).
@@ -39,6 +49,8 @@ while [ $# -gt 0 ]; do
     --low2) need_value "$@"; export LOW2_SECONDS="$2"; shift ;;
     --profile) need_value "$@"; export PROFILE="$2"; shift ;;
     --work-ms) need_value "$@"; export WORK_MS="$2"; shift ;;
+    --concurrency) need_value "$@"; export CONCURRENCY="$2"; shift ;;
+    --compare) export COMPARE=1 ;;
     --min) need_value "$@"; export MIN_INSTANCES="$2"; shift ;;
     --max) need_value "$@"; export MAX_INSTANCES="$2"; shift ;;
     --request-timeout) need_value "$@"; export REQUEST_TIMEOUT_MS="$2"; shift ;;
