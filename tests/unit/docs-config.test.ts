@@ -8,8 +8,7 @@
  *
  * Every leaf option needs a row in one of the page's option tables
  * (`| Key | Type | Default | Meaning |`), every top-level section a heading.
- * Rows that name no option of the code fail too, except the few documented
- * ahead of the code (AHEAD, below).
+ * Rows that name no option of the code fail too.
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -19,14 +18,6 @@ import { validateConfig } from "../../src/config/validate.ts";
 const ROOT = join(import.meta.dir, "../..");
 const options = { baseDir: "/srv/app", bunPath: "/usr/bin/bun" };
 const PROBE = "__docs_probe__";
-
-/**
- * Options documented before they reach this branch's schema: they are landing
- * on main (health.eject error rate and trials, proxy.panicThreshold). Once the
- * schema has them they are checked like every other key; until then a row for
- * them is not an error.
- */
-const AHEAD = new Set(["health.eject.errorRate", "health.eject.minRequests", "health.eject.window", "health.eject.trials", "proxy.panicThreshold"]);
 
 /**
  * Fields of the resolved config that are not options a user writes, with the
@@ -200,15 +191,11 @@ describe("docs/configuration.md covers every option", () => {
     expect(optionRows(doc).filter((r) => r.type.trim() === "")).toEqual([]);
   });
 
-  test("every row names an option of the code, or one documented ahead of it", () => {
+  test("every row names an option of the code", () => {
     const strays = optionRows(doc)
       .map((r) => r.key)
-      .filter((key) => !known.has(key) && !AHEAD.has(key));
+      .filter((key) => !known.has(key));
     expect(strays).toEqual([]);
-  });
-
-  test("the options landing on main are documented", () => {
-    expect(undocumented(AHEAD, doc)).toEqual([]);
   });
 
   test("every field of the resolved config is an option, or allow-listed with a reason", () => {
