@@ -309,7 +309,7 @@ export class Balancer {
     }
     this.pool.setHealthConfig(next.health, next.proxy.panicThreshold);
     this.#log.configure(next.log);
-    const sampled = (c: ResolvedConfig) => [c.scaling.stableWindow, c.scaling.panicWindow, c.scaling.scaleDownThreshold];
+    const sampled = (c: ResolvedConfig) => [c.scaling.stableWindow, c.scaling.panicWindow, c.scaling.scaleDownThreshold, c.scaling.idleTimeout];
     if (!Bun.deepEquals(sampled(prev), sampled(next))) this.#sampler.resize(next.scaling);
     this.#config = next;
     if (!Bun.deepEquals(prev.rateLimit, next.rateLimit) || prev.cluster.redis !== next.cluster.redis) {

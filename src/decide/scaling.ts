@@ -18,7 +18,18 @@
  * `checkInterval` of the load going away. Flapping stays prevented: the quiet
  * must last the whole `idleTimeout`, cooldown applies, panic blocks it, and a
  * scale-down never leaves the current (panic-window) load above
- * `scaleUpThreshold` per instance. A spike that would need
+ * `scaleUpThreshold` per instance.
+ *
+ * The quiet rule alone leaves a pool that a spike grew far too big: 4 requests
+ * in flight keep 8 instances at exactly 0.5 each, never "below", although 2
+ * would serve them. So a pool also shrinks when the *peak* load of the last
+ * `idleTimeout` would fit in fewer instances at `TARGET_UTILIZATION` of
+ * `scaleUpThreshold` each (Knative's target utilization, 70 %: the margin that
+ * keeps the smaller pool from scaling right back up). Still one instance at a
+ * time, cooldown apart, as the SPEC has it. Either way the pool comes to rest
+ * at the count the load needs.
+ *
+ * A spike that would need
  * `panicThreshold` × the current instances in the panic window starts *panic*:
  * scale up at once (cooldown does not apply) and never down, until the stable
  * window has passed without another spike.
@@ -45,6 +56,8 @@ export interface LoadWindow {
   readonly ready: number;
   /** Since when (same clock as `now`) the sampled load has stayed below `scaleDownThreshold` per ready instance. */
   readonly quietSince: number;
+  /** Highest sampled load over the last `idleTimeout` (Infinity until that much has been sampled). */
+  readonly peak: number;
 }
 
 export interface ScaleState {
@@ -71,6 +84,20 @@ export function instancesFor(load: number, threshold: number): number {
   return threshold > 0 ? Math.floor(load / threshold) + 1 : Number.POSITIVE_INFINITY;
 }
 
+/**
+ * The panic window's load would need `panicThreshold` × the ready instances:
+ * scale up now. The autoscaler looks for this between checks too, so a spike
+ * does not wait up to a whole `checkInterval`.
+ */
+export function isSpike(window: LoadWindow, policy: ScalingPolicy): boolean {
+  if (window.ready === 0) return false;
+  const up = policy.scaleUpThreshold;
+  return window.panic / window.ready > up && instancesFor(window.panic, up) >= policy.panicThreshold * window.ready;
+}
+
+/** Share of `scaleUpThreshold` a pool shrunk for its peak load may run at (Knative's default target utilization). */
+export const TARGET_UTILIZATION = 0.7;
+
 /** Two decimals, or three when two would print the threshold itself ("0.50 < 0.5" reads as false). */
 const fmt = (n: number, threshold: number) => (n.toFixed(2) === threshold.toFixed(2) ? n.toFixed(3) : n.toFixed(2));
 
@@ -94,7 +121,7 @@ export function planScale(window: LoadWindow, state: ScaleState, policy: Scaling
   const up = policy.scaleUpThreshold;
 
   const panicWants = instancesFor(window.panic, up);
-  const spike = panicAvg > up && panicWants >= policy.panicThreshold * window.ready;
+  const spike = isSpike(window, policy);
   const panicking = spike || now < state.panicUntil;
   // Panic lasts a stable window past the spike, and the spike lasts while the short-window load
   // is still over the threshold (at max, or once capacity was added, it is no longer a "spike").
@@ -113,11 +140,18 @@ export function planScale(window: LoadWindow, state: ScaleState, policy: Scaling
     // At max already: the stable average may still remember a load that has gone; the quiet decides below.
   }
 
+  if (coolingDown || state.desired <= policy.min) return { state: { ...state, panicUntil } };
   const quietFor = now - window.quietSince;
   const fewerStillServe = window.panic === 0 || instancesFor(window.panic, up) <= state.desired - 1;
-  if (quietFor >= policy.idleTimeout && !coolingDown && state.desired > policy.min && fewerStillServe) {
+  if (quietFor >= policy.idleTimeout && fewerStillServe) {
     const down = policy.scaleDownThreshold;
     return act(state.desired - 1, `load ${fmt(panicAvg, down)} < ${down} per instance for ${Math.round(quietFor / 1000)}s`, { panicUntil });
+  }
+  const target = up * TARGET_UTILIZATION;
+  const needed = instancesFor(window.peak, target);
+  if (needed < state.desired) {
+    const seconds = Math.round(policy.idleTimeout / 1000);
+    return act(state.desired - 1, `peak load ${window.peak.toFixed(2)} over ${seconds}s needs ${needed} instance(s) at ${target.toFixed(2)} each`, { panicUntil });
   }
   return { state: { ...state, panicUntil } };
 }

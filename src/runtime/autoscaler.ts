@@ -1,12 +1,14 @@
 /**
  * The autoscaling loop: every `scaling.checkInterval`, measure (LoadSampler) →
  * decide (planScale, pure) → act (Supervisor.scaleTo), and log a `SCALE:` line
- * with the reason. Also the one place that records scale actions taken for
+ * with the reason. Between checks it looks for a spike every 500 ms (isSpike):
+ * a panic scale-up ignores the cooldown and need not wait for the next check
+ * either (with the 5 s default, a step in load could wait 5 s for capacity). Also the one place that records scale actions taken for
  * other reasons (a request arriving while scaled to zero, a manual scale), so
  * `/lb-status` shows the last action whatever caused it.
  */
 import type { ResolvedConfig, ResolvedInstances } from "../config/schema.ts";
-import { initialScaleState, planScale, type ScaleState, type ScalingPolicy } from "../decide/scaling.ts";
+import { initialScaleState, isSpike, planScale, type ScaleState, type ScalingPolicy } from "../decide/scaling.ts";
 import type { ScalingStatus } from "../http/status.ts";
 import type { LoadSampler } from "./load-sampler.ts";
 import type { Logger } from "./log.ts";
@@ -19,6 +21,9 @@ export function scalingPolicy(instances: ResolvedInstances, scaling: ResolvedCon
 
 type LastAction = NonNullable<ScalingStatus["lastAction"]>;
 
+/** How often the autoscaler looks for a spike between two checks. */
+const SPIKE_LOOK_EVERY_MS = 500;
+
 export class Autoscaler {
   readonly #supervisor: Supervisor;
   readonly #sampler: LoadSampler;
@@ -30,6 +35,8 @@ export class Autoscaler {
   readonly #actions = { up: 0, down: 0 };
   #lastAction: LastAction | null = null;
   #coldStart: Promise<boolean> | undefined;
+  /** The first full check comes a checkInterval after the start, as before there were looks in between. */
+  #lastCheckAt = performance.now();
 
   constructor(supervisor: Supervisor, sampler: LoadSampler, policy: ScalingPolicy, checkInterval: number, log: Logger) {
     this.#supervisor = supervisor;
@@ -58,7 +65,17 @@ export class Autoscaler {
   }
 
   task(): Task {
-    return { name: "autoscaling", every: this.#checkInterval, run: () => this.tick(performance.now()) };
+    return { name: "autoscaling", every: Math.min(this.#checkInterval, SPIKE_LOOK_EVERY_MS), run: () => this.#look(performance.now()) };
+  }
+
+  /** A full check every checkInterval (half a look early, so timer jitter does not skip one); in between, only a spike acts. */
+  #look(now: number): void {
+    if (now - this.#lastCheckAt >= this.#checkInterval - SPIKE_LOOK_EVERY_MS / 2) {
+      this.#lastCheckAt = now;
+      this.tick(now);
+    } else if (isSpike(this.#sampler.window(), this.#policy)) {
+      this.tick(now);
+    }
   }
 
   tick(now: number): void {

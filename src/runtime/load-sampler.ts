@@ -16,6 +16,8 @@ export interface SamplerWindows {
   readonly stableWindow: number;
   readonly panicWindow: number;
   readonly scaleDownThreshold: number;
+  /** The peak load is taken over this long (scaling.idleTimeout). */
+  readonly idleTimeout: number;
 }
 
 /** Fixed-size ring of samples with a running sum. */
@@ -34,6 +36,21 @@ class Ring {
     this.#count = Math.min(this.#count + 1, this.#values.length);
   }
 
+  get count(): number {
+    return this.#count;
+  }
+
+  get size(): number {
+    return this.#values.length;
+  }
+
+  /** Highest of all samples held. */
+  max(): number {
+    let max = 0;
+    for (let i = 0; i < this.#count; i++) max = Math.max(max, this.#values[i] ?? 0);
+    return max;
+  }
+
   /** Mean of the newest `n` samples (fewer if fewer were taken). */
   meanOfLast(n: number): number {
     const take = Math.min(n, this.#count);
@@ -49,6 +66,8 @@ export class LoadSampler {
   #stableSamples: number;
   #panicSamples: number;
   #managed: Ring;
+  /** Managed load samples over the last idleTimeout, for their peak. */
+  #recent: Ring;
   readonly #perMember = new WeakMap<Member, Ring>();
   #quietBelow: number;
   /** When (performance.now()) a sample last reached `scaleDownThreshold` per ready instance. */
@@ -63,6 +82,7 @@ export class LoadSampler {
     this.#stableSamples = Math.max(1, Math.round(windows.stableWindow / SAMPLE_EVERY_MS));
     this.#panicSamples = Math.max(1, Math.round(windows.panicWindow / SAMPLE_EVERY_MS));
     this.#managed = new Ring(this.#stableSamples);
+    this.#recent = new Ring(Math.round(windows.idleTimeout / SAMPLE_EVERY_MS));
     this.#quietBelow = windows.scaleDownThreshold;
   }
 
@@ -71,6 +91,7 @@ export class LoadSampler {
     this.#stableSamples = Math.max(1, Math.round(windows.stableWindow / SAMPLE_EVERY_MS));
     this.#panicSamples = Math.max(1, Math.round(windows.panicWindow / SAMPLE_EVERY_MS));
     this.#managed = new Ring(this.#stableSamples);
+    this.#recent = new Ring(Math.round(windows.idleTimeout / SAMPLE_EVERY_MS));
     this.#quietBelow = windows.scaleDownThreshold;
   }
 
@@ -88,6 +109,7 @@ export class LoadSampler {
     }
     if (ready > 0) managed += this.#queued();
     this.#managed.push(managed);
+    this.#recent.push(managed);
     if (ready === 0 || managed >= this.#quietBelow * ready) this.#lastBusyAt = performance.now();
   }
 
@@ -95,7 +117,9 @@ export class LoadSampler {
   window(): LoadWindow {
     let ready = 0;
     for (const member of this.#pool.backends) if (member.managed && member.state === "healthy") ready++;
-    return { stable: this.#managed.meanOfLast(this.#stableSamples), panic: this.#managed.meanOfLast(this.#panicSamples), ready, quietSince: this.#lastBusyAt };
+    // Until a whole idleTimeout has been sampled, the peak is unknown: no scale-down on it.
+    const peak = this.#recent.count < this.#recent.size ? Number.POSITIVE_INFINITY : this.#recent.max();
+    return { stable: this.#managed.meanOfLast(this.#stableSamples), panic: this.#managed.meanOfLast(this.#panicSamples), ready, quietSince: this.#lastBusyAt, peak };
   }
 
   task(): Task {

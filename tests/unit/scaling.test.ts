@@ -5,7 +5,7 @@
  * every checkInterval. Instances become ready `startDelay` after being asked for.
  */
 import { describe, expect, test } from "bun:test";
-import { initialScaleState, instancesFor, planScale, type ScaleAction, type ScalingPolicy } from "../../src/decide/scaling.ts";
+import { initialScaleState, instancesFor, isSpike, planScale, type ScaleAction, type ScalingPolicy } from "../../src/decide/scaling.ts";
 
 const policy: ScalingPolicy = {
   min: 2,
@@ -51,7 +51,9 @@ function simulate(
     if (options.crash && t === options.crash.at) ready -= options.crash.count;
     if (ready === 0 || load >= p.scaleDownThreshold * ready) quietSince = t;
     if (t % (options.check ?? CHECK) !== 0) continue;
-    const decision = planScale({ stable: avg(t, p.stableWindow), panic: avg(t, PANIC_WINDOW), ready, quietSince }, state, p, t);
+    // As the sampler does: the highest sample over the last idleTimeout, unknown until that long has passed.
+    const peak = t < p.idleTimeout ? Infinity : Math.max(...samples.filter((s) => s.t > t - p.idleTimeout).map((s) => s.load));
+    const decision = planScale({ stable: avg(t, p.stableWindow), panic: avg(t, PANIC_WINDOW), ready, quietSince, peak }, state, p, t);
     if (decision.action) {
       const delta = decision.action.to - decision.action.from;
       if (delta > 0) pendingReady.push({ at: t + (options.startDelay ?? 1000), n: delta });
@@ -74,6 +76,14 @@ describe("planScale", () => {
     expect(instancesFor(8.4, 3)).toBe(3); // 2.8 each
     expect(instancesFor(9, 3)).toBe(4); // 3 each would not be under
     expect(instancesFor(0, 3)).toBe(1);
+  });
+
+  test("isSpike: the panic window would need panicThreshold × the ready instances", () => {
+    const w = (panic: number, ready: number) => ({ stable: 0, panic, ready, quietSince: 0, peak: Infinity });
+    expect(isSpike(w(10, 2), policy)).toBe(true); // 5 each, needs 4 = 2 × 2
+    expect(isSpike(w(8, 2), policy)).toBe(false); // 4 each, needs 3 < 4: the stable window's business
+    expect(isSpike(w(5, 2), policy)).toBe(false); // under the threshold
+    expect(isSpike(w(10, 0), policy)).toBe(false); // nothing ready: a cold start's business
   });
 
   test("steady low load at min: nothing happens", () => {
@@ -148,6 +158,32 @@ describe("planScale", () => {
     }
   });
 
+  test("after a spike the pool comes to rest at the count the load needs, not where the quiet rule stops", () => {
+    // 40 in flight, then 4: at 8 instances 4 is 0.5 each, never "below" 0.5, but 2 serve it (2 each, under 70 % of 3).
+    const p = { ...policy, min: 1, stableWindow: 30_000 };
+    const steps = simulate((t) => (t < 60_000 ? 40 : 4), 400_000, { policy: p, check: 5_000 });
+    expect(Math.max(...steps.map((s) => s.desired))).toBe(10);
+    const downs = actions(steps).filter((a) => a.direction === "down");
+    // One at a time, cooldown apart: the quiet rule takes 10 → 9 → 8 (4 < 0.5 × 9), the peak rule the rest.
+    expect(downs.map((a) => a.from)).toEqual([10, 9, 8, 7, 6, 5, 4, 3]);
+    expect(downs.every((a) => a.to === a.from - 1)).toBe(true);
+    expect(downs.find((a) => a.from === 8)!.reason).toBe("peak load 4.00 over 30s needs 2 instance(s) at 2.10 each");
+    expect(steps.at(-1)!.desired).toBe(2);
+    // The first scale-down still waits a whole idleTimeout after the step.
+    expect(steps.find((s) => s.action?.direction === "down")!.t - 60_000).toBeGreaterThanOrEqual(p.idleTimeout);
+    // And a load that comes back to 4 later is still served: no scale-up from the resting count.
+    const again = simulate((t) => (t < 60_000 ? 40 : 4), 700_000, { policy: p, check: 5_000 });
+    expect(actions(again).filter((a) => a.direction === "up" && a.from === 2)).toEqual([]);
+  });
+
+  test("a peak in the last idleTimeout keeps the instances it needed", () => {
+    // Mostly 2 in flight, but 9 once every 20 s: 9 needs 5 instances at 2.1, so the pool stays at 5.
+    const p = { ...policy, min: 1, stableWindow: 30_000 };
+    const bursty = (t: number) => (t < 60_000 ? 40 : t % 20_000 < 500 ? 9 : 2);
+    const steps = simulate(bursty, 400_000, { policy: p, check: 5_000 });
+    expect(steps.at(-1)!.desired).toBe(5);
+  });
+
   test("a short lull does not scale down: the quiet must last the whole idleTimeout", () => {
     const lulls = (t: number) => (t % 40_000 < 20_000 ? 20 : 0); // 20 s quiet, 20 s busy, over and over
     const steps = simulate(lulls, 400_000, { policy: { ...policy, idleTimeout: 25_000 } });
@@ -157,7 +193,7 @@ describe("planScale", () => {
   test("a scale-down never leaves the current load above the scale-up threshold", () => {
     // 4 instances, quiet by the per-instance measure only because the threshold is high.
     const p = { ...policy, min: 1, scaleDownThreshold: 2.9, idleTimeout: 0, cooldown: 0 };
-    const decision = planScale({ stable: 11, panic: 11, ready: 4, quietSince: 0 }, { ...initialScaleState(p), desired: 4 }, p, 100_000);
+    const decision = planScale({ stable: 11, panic: 11, ready: 4, quietSince: 0, peak: Infinity }, { ...initialScaleState(p), desired: 4 }, p, 100_000);
     expect(decision.action).toBeUndefined(); // 3 instances would carry 3.67 each
   });
 
@@ -174,7 +210,7 @@ describe("planScale", () => {
   });
 
   test("a desired count outside min..max is corrected first", () => {
-    const decision = planScale({ stable: 0, panic: 0, ready: 1, quietSince: 0 }, { ...initialScaleState(policy), desired: 12 }, policy, 0);
+    const decision = planScale({ stable: 0, panic: 0, ready: 1, quietSince: 0, peak: Infinity }, { ...initialScaleState(policy), desired: 12 }, policy, 0);
     expect(decision.action).toEqual({ direction: "down", from: 12, to: 10, reason: "above max 10" });
   });
 });
@@ -182,7 +218,7 @@ describe("planScale", () => {
 describe("SCALE log reasons", () => {
   test("never print a load equal to the threshold it is compared with", () => {
     const p = { ...policy, idleTimeout: 0, cooldown: 0 };
-    const decision = planScale({ stable: 1.99, panic: 1.99, ready: 4, quietSince: 100_000 }, { ...initialScaleState(p), desired: 4 }, p, 100_000);
+    const decision = planScale({ stable: 1.99, panic: 1.99, ready: 4, quietSince: 100_000, peak: Infinity }, { ...initialScaleState(p), desired: 4 }, p, 100_000);
     expect(decision.action?.reason).toBe("load 0.497 < 0.5 per instance for 0s");
   });
 });
