@@ -4,6 +4,7 @@
  * numbers issue 12 asks for, a table side by side, and one pass/fail line per
  * target.
  */
+import { instancesFor, TARGET_UTILIZATION } from "../../src/decide/scaling.ts";
 import type { Fulcrum, Survivor } from "./fulcrum.ts";
 import type { Recorder } from "./load.ts";
 import { f1, lastPoll, p99, scaleLines, steps } from "./report.ts";
@@ -96,7 +97,12 @@ const verdict = (ok: boolean) => (ok ? "PASS" : "MISS");
 export function comparison(runs: RunResult[], handSetWindows: string[]): string {
   const opt = runs[0]!.rec.opt;
   const [auto, fixedMax, fixedMin] = runs.map(metrics) as [Metrics, Metrics, Metrics];
-  const need = opt.concurrency > 0 ? Math.max(opt.min, Math.min(opt.max, Math.ceil(opt.lowClients / opt.concurrency))) : undefined;
+  const clamp = (n: number) => Math.max(opt.min, Math.min(opt.max, n));
+  const need = opt.concurrency > 0 ? clamp(Math.ceil(opt.lowClients / opt.concurrency)) : undefined;
+  // What the autoscaler can rest at without scaling straight back up: the low load under its own
+  // thresholds (the peak rule in src/decide/scaling.ts). 4 in flight on 1 instance is above scaleUpThreshold 3.
+  const sc0 = runs[0]!.scaling;
+  const thresholdNeed = clamp(instancesFor(opt.lowClients, sc0.scaleUpThreshold * TARGET_UTILIZATION));
   const names = ["low1", "high", "low2"];
   const all = [auto, fixedMax, fixedMin];
   const header = runs.map((r) => `${r.variant.name} (${r.variant.min === r.variant.max ? `${r.variant.min} instance${r.variant.min === 1 ? "" : "s"}` : `min ${r.variant.min}, max ${r.variant.max}`})`);
@@ -115,7 +121,8 @@ export function comparison(runs: RunResult[], handSetWindows: string[]): string 
   }
   out.push("");
   out.push(`The load needs ceil(${opt.lowClients} low clients / concurrency ${opt.concurrency}) = ${need ?? "— (no concurrency limit)"} instance(s) in the low phases` +
-    ` and ceil(${opt.highClients} / ${opt.concurrency}) = ${opt.concurrency ? Math.ceil(opt.highClients / opt.concurrency) : "—"} in the high phase (max ${opt.max}).`);
+    ` and ceil(${opt.highClients} / ${opt.concurrency}) = ${opt.concurrency ? Math.ceil(opt.highClients / opt.concurrency) : "—"} in the high phase (max ${opt.max}).` +
+    ` Under the autoscaler's thresholds the low phases need ${thresholdNeed}: ${opt.lowClients} in flight must stay under ${TARGET_UTILIZATION} × scaleUpThreshold ${sc0.scaleUpThreshold} per instance.`);
   const sc = runs[0]!.scaling;
   out.push(`Autoscaled run's scaling settings (as Fulcrum resolved them): checkInterval ${sc.checkInterval} ms, stableWindow ${sc.stableWindow} ms, panicWindow ${sc.panicWindow} ms, ` +
     `idleTimeout ${sc.idleTimeout} ms, cooldown ${sc.cooldown} ms, scaleUpThreshold ${sc.scaleUpThreshold}, scaleDownThreshold ${sc.scaleDownThreshold}, panicThreshold ${sc.panicThreshold}; instances.slowStart ${runs[0]!.slowStart} ms` +
@@ -136,7 +143,7 @@ export function comparison(runs: RunResult[], handSetWindows: string[]): string 
   out.push(`- ${verdict(share <= 0.4 && handSetWindows.length === 0)} instance-seconds at most 40 % of fixed max${windows}: ${auto.instanceSeconds.toFixed(0)} of ${fixedMax.instanceSeconds.toFixed(0)} = ${(share * 100).toFixed(0)} %.`);
   out.push(`- ${verdict(auto.downAfter !== undefined && auto.downAfter <= downBound)} first scale-down within idleTimeout + checkInterval = ${downBound.toFixed(0)} s of the step down: ` +
     `${auto.downAfter === undefined ? "none during the low2 phase" : `${auto.downAfter.toFixed(2)} s`}.`);
-  out.push(`- ${verdict(need !== undefined && auto.restsAt[2] === need && !auto.movingAtEnd[2])} low2 rests at the count the load needs (${need ?? "—"}): ` +
+  out.push(`- ${verdict(auto.restsAt[2] === thresholdNeed && !auto.movingAtEnd[2])} low2 rests at the count the load needs under the thresholds (${thresholdNeed}; by the backend's concurrency ${need ?? "—"}): ` +
     `${f1(auto.restsAt[2]!)}${auto.movingAtEnd[2] ? " and still moving in its last 10 s" : ""} (low1 rested at ${f1(auto.restsAt[0]!)}).`);
   return out.join("\n");
 }

@@ -113,7 +113,7 @@ export interface Config {
     panicThreshold?: number;
   };
   proxy?: {
-    /** Deadline for opening an upstream WebSocket. @default 5000 */
+    /** Deadline for opening an upstream connection (the serve engine: WebSocket upstreams only; fetch() has its own). @default 5000 */
     connectTimeout?: number;
     /** Deadline for the first response byte; 504 after it. @default 60000 */
     responseTimeout?: number;

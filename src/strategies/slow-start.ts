@@ -7,6 +7,13 @@
  * on the same positions (strategies/eligible.ts), so the warm backends keep
  * even shares among themselves. Among warming backends only there is nothing
  * to protect: when no warm backend is available, none is held back.
+ *
+ * Under saturation the share is one of load, not only of picks: a warming
+ * backend is never held back while it has fewer requests in flight than its
+ * share of the least busy warm backend's. Instances a panic scale-up just
+ * started are the ones slow start meets most, and holding them back by chance
+ * alone left the old instances queueing 20 deep for the whole period (the
+ * autoscaling bench's high-phase p99) while the new ones sat idle.
  */
 import type { BackendView, Strategy } from "../types.ts";
 import { pickEligible } from "./eligible.ts";
@@ -34,20 +41,22 @@ export function withSlowStart(inner: Strategy, options: SlowStartOptions): Strat
       let t = 0;
       let warming = 0;
       let warm = 0;
+      let warmInflight = Number.POSITIVE_INFINITY;
       for (const backend of pool) {
         if (!backend.available) continue;
-        if (backend.warmUntil === 0) {
-          warm++;
-          continue;
-        }
-        t ||= now();
+        if (backend.warmUntil !== 0) t ||= now();
         if (backend.warmUntil > t) warming++;
-        else warm++;
+        else {
+          warm++;
+          warmInflight = Math.min(warmInflight, backend.inflight);
+        }
       }
       if (warming === 0 || warm === 0) return inner.pick(pool, ctx);
       const held = new Set<BackendView>();
       for (const backend of pool) {
-        if (backend.available && backend.warmUntil > t && random() >= warmupShare(backend.warmUntil - t, periodMs)) held.add(backend);
+        if (!backend.available || backend.warmUntil <= t) continue;
+        const share = warmupShare(backend.warmUntil - t, periodMs);
+        if (backend.inflight >= share * warmInflight && random() >= share) held.add(backend);
       }
       if (held.size === 0) return inner.pick(pool, ctx);
       return pickEligible(inner, pool, ctx, (backend) => backend.available && !held.has(backend));

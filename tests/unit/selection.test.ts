@@ -111,6 +111,18 @@ describe("slow start", () => {
     expect(tally(Array.from({ length: 100 }, () => strategy.pick(pool, ctx())?.id))).toEqual({ a: 50, b: 50 });
   });
 
+  test("under load a warming backend takes its share of the warm ones' in-flight count, not only of the picks", () => {
+    const now = 0;
+    // 2.7 s before the end of a 3 s slow start: a share of 0.1. The warm ones carry 20 each.
+    const warming = backend("w", { warmUntil: 2700 });
+    const pool = [warming, backend("a", { inflight: 20 }), backend("b", { inflight: 20 })];
+    const strategy = withSlowStart(new RoundRobin(), { periodMs: 3000, now: () => now, random: () => 0.99 });
+    // Below 0.1 × 20 = 2 in flight it takes its turn (round robin: one in three); at 2 it is held back.
+    expect(tally(Array.from({ length: 30 }, () => strategy.pick(pool, ctx())?.id)).w).toBe(10);
+    warming.inflight = 2;
+    expect(tally(Array.from({ length: 30 }, () => strategy.pick(pool, ctx())?.id)).w).toBeUndefined();
+  });
+
   test("when only warming backends are available, none is held back", () => {
     const now = 0;
     const pool = [backend("w1", { warmUntil: 3000 }), backend("w2", { warmUntil: 3000 })];
