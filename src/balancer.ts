@@ -10,7 +10,7 @@ import { diffBackends } from "./decide/backend-diff.ts";
 import { worseCircuit } from "./decide/ejection.ts";
 import { pathOf } from "./proxy/serve/request-checks.ts";
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from "./decide/restart.ts";
-import { createAdminActions } from "./admin-actions.ts";
+import { type AdminTarget, createAdminActions } from "./admin-actions.ts";
 import { createAdmin } from "./http/admin.ts";
 import { createEndpoints } from "./http/endpoints.ts";
 import { EventStreams } from "./http/events.ts";
@@ -36,6 +36,10 @@ import { startServeEdge, type Edge } from "./proxy/serve/edge.ts";
 import { addCounts, EDGE_COUNT_NAMES, edgeCounts, EdgeStats } from "./runtime/outcomes.ts";
 import { SlotQueue } from "./proxy/queue.ts";
 import { RetryBudget } from "./proxy/retry-budget.ts";
+import { SharedState, SYNC_EVERY_MS } from "./shared-state/shared-state.ts";
+import { RedisStore } from "./shared-state/store.ts";
+import { hostname } from "node:os";
+import pkg from "../package.json" with { type: "json" };
 
 /** Idle upstream connections of the listen engine close after this (below common 5 s backend keep-alive timeouts). */
 const UPSTREAM_IDLE_MS = 4000;
@@ -95,6 +99,8 @@ export class Balancer {
   readonly #role: Role;
   #primary: ClusterPrimary | undefined;
   #worker: ClusterWorker | undefined;
+  /** Backends, admin changes and health shared with other nodes through Redis (cluster.redis). */
+  #shared: SharedState | undefined;
 
   private constructor(config: ResolvedConfig, log: Logger, options: BalancerOptions) {
     this.#config = config;
@@ -165,7 +171,7 @@ export class Balancer {
       draining: () => this.#draining,
       events: (req) => this.#events.open(req),
     });
-    const adminApi = worker ? (req: Request, path: string) => worker.admin(req, path) : createAdmin(admin.token, createAdminActions(this, this.#log));
+    const adminApi = worker ? (req: Request, path: string) => worker.admin(req, path) : createAdmin(admin.token, createAdminActions(this.#adminTarget(), this.#log));
     const serveOwn = (req: Request, path: string) => (path.startsWith("/lb-admin/") ? adminApi(req, path) : endpoints(req, path));
     this.#own = admin.port === null ? serveOwn : undefined;
     this.#traffic.close();
@@ -189,6 +195,7 @@ export class Balancer {
         fetch: async (req) => (await serveOwn(req, pathOf(req.url))) ?? Response.json({ error: "not found" }, { status: 404 }),
       });
     }
+    if (this.#config.cluster.redis && role.kind !== "worker") await this.#startShared(this.#config.cluster.redis);
     this.#startScheduler();
     if (role.kind === "worker") return this.#log.info(`worker ${role.index} serving on port ${this.port}`);
     if (role.kind === "primary") {
@@ -211,6 +218,48 @@ export class Balancer {
     for (const warning of notBuiltYet(this.#config)) this.#log.warn(warning);
   }
 
+  /** What the admin routes may do, and nothing else of the balancer. */
+  #adminTarget(): AdminTarget {
+    const balancer = this;
+    return {
+      pool: this.pool,
+      // Started after the admin routes exist: read when a change comes.
+      get shared() {
+        return balancer.#shared;
+      },
+      drainMs: () => this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS,
+      reload: () => this.reload(),
+      instances: () => {
+        const { supervisor, autoscaler } = this;
+        if (!supervisor || !autoscaler) return undefined;
+        return {
+          scale: (desired, reason) => autoscaler.manualScale(desired, reason),
+          remove: (id) => supervisor.remove(id),
+          rollingRestart: () => {
+            void supervisor.rollingRestart();
+            return supervisor.desired;
+          },
+        };
+      },
+    };
+  }
+
+  async #startShared(url: string): Promise<void> {
+    const { name } = this.#config.cluster;
+    const shared = new SharedState({
+      store: new RedisStore(url),
+      name,
+      self: { id: `${hostname()}:${this.port}`, host: hostname(), port: this.port, version: pkg.version, started: new Date().toISOString() },
+      pool: this.pool,
+      log: this.#log,
+      drainMs: () => this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS,
+      healthTtlMs: Math.max(3000, 3 * this.#config.health.interval),
+    });
+    this.#shared = shared;
+    await shared.start();
+    if (shared.available) this.#log.info(`shared state: node ${shared.nodes[0]!.id} joined cluster "${name}" (${shared.nodes.length} node(s))`);
+  }
+
   #startScheduler(): void {
     this.#scheduler.abort();
     this.#scheduler = new AbortController();
@@ -218,6 +267,8 @@ export class Balancer {
     const tasks = this.#worker ? [ejectionTask(this.pool, this.#log)] : [probeTask(this.pool, this.#config.health, this.#log), ejectionTask(this.pool, this.#log), this.#sampler.task()];
     if (this.autoscaler) tasks.push(this.autoscaler.task());
     if (this.#seriesSampler) tasks.push(this.#seriesSampler.task());
+    const shared = this.#shared;
+    if (shared) tasks.push({ name: "shared state", every: SYNC_EVERY_MS, run: () => shared.sync() });
     runScheduler(tasks, this.#log, this.#scheduler.signal);
   }
 
@@ -245,6 +296,7 @@ export class Balancer {
       draining: this.#draining,
       scaling,
       workers: primary ? [{ index: 0, pid: process.pid, totalRequests: this.pool.backends.reduce((n, b) => n + b.totalRequests, 0) }, ...primary.workers()] : undefined,
+      nodes: this.#shared?.nodes,
     };
   }
 
@@ -280,9 +332,14 @@ export class Balancer {
       if (!Bun.deepEquals(before[key], after[key])) this.#log.warn(`${key} changed: restart Fulcrum to apply that part`);
     }
 
-    // A worker's backends follow the primary's snapshots, not the file.
-    const statics = this.#worker ? [] : this.pool.backends.filter((b) => !b.managed);
-    const diff = this.#worker ? { added: [], removed: [], reweighted: [] } : diffBackends(statics, next.backends);
+    // A worker's backends follow the primary's snapshots, not the file; with shared state, the registry
+    // does (the file resets it, on every node); while Redis is away the file applies here only.
+    const shared = this.#shared;
+    const viaRegistry = shared !== undefined && (await shared.reset(next.backends).then(() => true, () => false));
+    if (shared && viaRegistry) changes.push("shared registry reset to the file's backends");
+    else if (shared) this.#log.warn("reload: the shared registry is unavailable; the file's backends apply on this node only");
+    const statics = this.#worker || viaRegistry ? [] : this.pool.backends.filter((b) => !b.managed);
+    const diff = this.#worker || viaRegistry ? { added: [], removed: [], reweighted: [] } : diffBackends(statics, next.backends);
     for (const backend of diff.added) {
       this.pool.addStatic(backend);
       changes.push(`added ${backend.url}`);
@@ -348,6 +405,7 @@ export class Balancer {
     this.#limiter?.close();
     this.#traffic.close();
     this.#scheduler.abort();
+    await this.#shared?.stop();
     await this.supervisor?.stopAll();
     this.#log.info("stopped");
     this.#log.flush();

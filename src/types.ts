@@ -92,4 +92,6 @@ export interface BackendSnapshot {
   readonly maxConnections: number;
   /** Active probes that passed so far, as the primary counts them. */
   readonly probePasses: number;
+  /** Peer nodes (cluster.redis) report it down: the primary's verdict, followed by its workers. */
+  readonly peerDown: boolean;
 }

@@ -3,9 +3,6 @@ import type { ResolvedConfig } from "./schema.ts";
 /** Config that validates but does nothing here: said out loud at start, never pretended. */
 export function notBuiltYet(config: ResolvedConfig): string[] {
   const warnings: string[] = [];
-  if (config.cluster.redis && config.rateLimit?.store !== "redis") {
-    warnings.push("cluster.redis is only used by rateLimit.store \"redis\": workers share their state with the primary process, not through Redis");
-  }
   if (config.proxy.retiredTransport) {
     warnings.push("proxy.transport no longer has an effect: the listen engine (the default) has its own HTTP/1.1 client, the serve engine uses fetch(); choose with proxy.engine");
   }

@@ -177,8 +177,14 @@ export interface Config {
   cluster?: {
     /** Processes sharing the listen port. @default 1 */
     workers?: number;
-    /** Redis URL for state shared between workers. */
+    /**
+     * Redis URL (`redis://` or `rediss://`, password in the URL): every node on
+     * the same Redis and `name` shares static backends, admin changes and
+     * health, and sees the others in `/lb-status` `nodes`.
+     */
     redis?: string;
+    /** The namespace of this cluster's Redis keys (`fulcrum:<name>:…`). @default "default" */
+    name?: string;
   };
   log?: {
     /** @default "info" */
@@ -275,6 +281,6 @@ export interface ResolvedConfig {
     readonly store: "memory" | "redis";
   } | null;
   readonly admin: { readonly port: number | null; readonly token: string | null };
-  readonly cluster: { readonly workers: number; readonly redis: string | null };
+  readonly cluster: { readonly workers: number; readonly redis: string | null; readonly name: string };
   readonly log: { readonly level: LogLevel; readonly format: "text" | "json"; readonly access: boolean };
 }

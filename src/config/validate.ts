@@ -277,6 +277,7 @@ function readCluster(root: Fields): ResolvedConfig["cluster"] {
   const cluster = {
     workers: f.number("workers", 1, { integer: true, min: 1, max: 64 }),
     redis: f.has("redis") ? f.string("redis", "", (s) => (/^rediss?:\/\/./.test(s) ? undefined : "must be a redis:// or rediss:// URL")) || null : null,
+    name: f.string("name", "default", (s) => (/^[A-Za-z0-9._-]{1,64}$/.test(s) ? undefined : "must be 1-64 letters, digits, '.', '_' or '-'")),
   };
   f.rejectUnknown();
   return cluster;

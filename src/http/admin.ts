@@ -14,10 +14,18 @@ import { timingSafeEqual } from "node:crypto";
 import { isPlainObject } from "../config/fields.ts";
 
 /** What the admin API can ask of the balancer; each returns a result or an error message. */
+/** An admin change that could not be made, with the status to answer. */
+export interface Refusal {
+  readonly ok: false;
+  readonly status: number;
+  readonly error: string;
+}
+
 export interface AdminActions {
-  addBackend(url: string, weight: number): { ok: true; backend: unknown } | { ok: false; status: number; error: string };
-  removeBackend(id: string): Promise<boolean>;
-  drainBackend(id: string): boolean;
+  addBackend(url: string, weight: number): Promise<{ ok: true; backend: unknown } | Refusal>;
+  /** false: no such backend. */
+  removeBackend(id: string): Promise<boolean | Refusal>;
+  drainBackend(id: string): Promise<boolean | Refusal>;
   scale(desired: number): { ok: true; desired: number; clamped: boolean } | { ok: false; status: number; error: string };
   reload(): Promise<{ ok: true; changes: string[] } | { ok: false; errors: string[] }>;
   restart(): { ok: true; instances: number } | { ok: false; status: number; error: string };
@@ -64,16 +72,20 @@ export function createAdmin(token: string | null, actions: AdminActions) {
       if (typeof body.url !== "string") return error(400, "url: required, a URL like http://127.0.0.1:3001");
       const weight = body.weight ?? 1;
       if (typeof weight !== "number" || !Number.isFinite(weight) || weight < 0) return error(400, `weight: must be a number >= 0, got ${JSON.stringify(weight)}`);
-      const added = actions.addBackend(body.url, weight);
+      const added = await actions.addBackend(body.url, weight);
       return added.ok ? json(201, { backend: added.backend }) : error(added.status, added.error);
     }
     if (resource === "backends" && id && parts.length === 2) {
       if (method !== "DELETE") return error(405, "use DELETE");
-      return (await actions.removeBackend(id)) ? json(200, { removed: id }) : error(404, `no backend with id ${JSON.stringify(id)}`);
+      const removed = await actions.removeBackend(id);
+      if (typeof removed === "object") return error(removed.status, removed.error);
+      return removed ? json(200, { removed: id }) : error(404, `no backend with id ${JSON.stringify(id)}`);
     }
     if (resource === "backends" && id && verb === "drain" && parts.length === 3) {
       if (method !== "POST") return error(405, "use POST");
-      return actions.drainBackend(id) ? json(200, { id, state: "draining" }) : error(404, `no backend with id ${JSON.stringify(id)}`);
+      const drained = await actions.drainBackend(id);
+      if (typeof drained === "object") return error(drained.status, drained.error);
+      return drained ? json(200, { id, state: "draining" }) : error(404, `no backend with id ${JSON.stringify(id)}`);
     }
     if (resource === "scale" && parts.length === 1) {
       if (method !== "POST") return error(405, "use POST");

@@ -24,6 +24,7 @@ export function metricsText(status: StatusBody): string {
   family("uptime_seconds", "gauge", "Seconds since the balancer started.", [["", status.uptime]]);
   family("draining", "gauge", "1 while the balancer is shutting down and refusing new connections.", [["", status.draining ? 1 : 0]]);
   family("backends", "gauge", "Backends in the pool (static and managed).", [["", status.total]]);
+  if ("nodes" in status && status.nodes) family("cluster_nodes", "gauge", "Fulcrum nodes sharing this pool through Redis (cluster.redis), this one included.", [["", status.nodes.length]]);
   family("backends_healthy", "gauge", "Backends that receive traffic.", [["", status.healthy]]);
 
   const backends = status.instances.map((b) => ({ b, labels: labelSet({ id: b.id, url: b.url, managed: String(b.managed) }) }));

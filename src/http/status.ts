@@ -57,6 +57,18 @@ export interface StatusFacts {
   readonly edge?: EdgeFacts;
   /** Cluster workers (`cluster.workers` > 1): each one's pid and requests so far. */
   readonly workers?: readonly { readonly index: number; readonly pid: number; readonly totalRequests: number }[];
+  /** Nodes sharing this pool through Redis (cluster.redis), this one first. */
+  readonly nodes?: readonly NodeStatus[];
+}
+
+export interface NodeStatus {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly version: string;
+  readonly started: string;
+  readonly lastSeen: string;
+  readonly instances: readonly { readonly id: string; readonly url: string; readonly state: string }[];
 }
 
 export function statusBody(facts: StatusFacts) {
@@ -69,6 +81,7 @@ export function statusBody(facts: StatusFacts) {
     scaling: facts.scaling,
     ...(facts.edge ? { traffic: facts.edge } : {}),
     ...(facts.workers ? { workers: facts.workers } : {}),
+    ...(facts.nodes ? { nodes: facts.nodes } : {}),
     instances: facts.backends.map(backendStatus),
   };
 }

@@ -88,6 +88,17 @@ export class Autoscaler {
     this.#supervisor.scaleTo(action.to);
   }
 
+  /** A count set by hand (`POST /lb-admin/scale`), kept within min..max: the one place that clamp lives outside planScale. */
+  manualScale(desired: number, reason: string): { desired: number; clamped: boolean } {
+    const clamped = Math.max(this.#policy.min, Math.min(this.#policy.max, desired));
+    const from = this.#supervisor.desired;
+    if (clamped !== from) {
+      this.record(clamped > from ? "up" : "down", from, clamped, reason);
+      this.#supervisor.scaleTo(clamped);
+    }
+    return { desired: clamped, clamped: clamped !== desired };
+  }
+
   /** Logs and remembers a scale action. */
   record(direction: "up" | "down", from: number, to: number, reason: string): void {
     this.#log.scale(direction === "up" ? "UP" : "DOWN", from, to, reason);

@@ -23,6 +23,8 @@ export interface Member extends Backend {
   windowRequests: number;
   windowFailures: number;
   windowStart: number;
+  /** A quorum of peer nodes reports it down (cluster.redis, decide/peers.ts): no new traffic here either. */
+  peerDown: boolean;
   /** Set once the first probe result was logged, so startup shows each backend's health once. */
   probed: boolean;
   /** Active probes that passed so far (a worker ends its passive ejection when the primary's count moves). */
@@ -255,6 +257,14 @@ export class Pool {
     member.windowStart = now;
   }
 
+  /** Peers' verdict on a backend (shared state): true keeps new traffic off it. */
+  setPeerDown(member: Member, down: boolean): void {
+    if (member.peerDown === down) return;
+    member.peerDown = down;
+    this.#refresh(member);
+    this.onChange();
+  }
+
   observeResponseTime(member: Member, ms: number): void {
     member.latency.observe(ms);
     member.responseTimeMs = member.responseTimeMs === 0 ? ms : member.responseTimeMs + EWMA_ALPHA * (ms - member.responseTimeMs);
@@ -282,7 +292,7 @@ export class Pool {
   /** Availability and slots follow state and circuit; `limited` follows the slots. */
   #refresh(member: Member): void {
     const circuit = member.outlier.circuit;
-    member.available = member.state === "healthy" && circuit !== "open";
+    member.available = member.state === "healthy" && circuit !== "open" && !member.peerDown;
     const slots = circuit === "half-open" ? trialSlots(this.#health.eject.trials, this.#processes, member.configuredSlots) : member.configuredSlots;
     if (slots !== member.slots) {
       member.slots = slots;
@@ -300,6 +310,7 @@ export class Pool {
       windowRequests: 0,
       windowFailures: 0,
       windowStart: Date.now(),
+      peerDown: false,
       pid: undefined,
       available: false,
       inflight: 0,
@@ -344,6 +355,7 @@ export class Pool {
       member.pid = s.pid ?? undefined;
       member.restarts = s.restarts;
       member.warmUntil = s.warmUntil;
+      member.peerDown = s.peerDown;
       this.#refresh(member);
       next.push(member);
     }
@@ -367,6 +379,7 @@ export class Pool {
       warmUntil: m.warmUntil,
       probePasses: m.probePasses,
       maxConnections: m.maxConnections,
+      peerDown: m.peerDown,
     }));
   }
 }

@@ -6,7 +6,7 @@
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cleanupAfterAll, spawnTracked, startBackend, startFulcrum, tempDir, type Running } from "../helpers/procs.ts";
+import { cleanupAfterAll, spawnTracked, startBackend, startFulcrum, startRedis, tempDir, type Running } from "../helpers/procs.ts";
 
 cleanupAfterAll();
 
@@ -81,15 +81,6 @@ describe("memory store", () => {
 });
 
 describe("redis store", () => {
-  async function startRedis(): Promise<{ url: string; proc: Running["proc"] }> {
-    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const port = probe.port;
-    probe.stop(true);
-    const redis = spawnTracked(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
-    await redis.stdout.wait(/Ready to accept connections/);
-    return { url: `redis://127.0.0.1:${port}`, proc: redis.proc };
-  }
-
   test("two balancers on one Redis share one count; without Redis, traffic passes and a WARN says why", async () => {
     const redis = await startRedis();
     const extra = { cluster: { redis: redis.url } };

@@ -195,6 +195,21 @@ export function freePort(): number {
   return port;
 }
 
+/** A throwaway redis-server on 127.0.0.1 (no persistence); pass `port` to start it again where it was. */
+export async function startRedis(port = freePort()): Promise<{ url: string; port: number; proc: Running["proc"]; stop(): Promise<void> }> {
+  const redis = spawnTracked(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+  await redis.stdout.wait(/Ready to accept connections/);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    proc: redis.proc,
+    async stop() {
+      redis.proc.kill("SIGKILL");
+      await redis.proc.exited;
+    },
+  };
+}
+
 /** Polls `check` every 50 ms until it returns a truthy value or `timeoutMs` passes. */
 export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = "condition"): Promise<NonNullable<T>> {
   const deadline = performance.now() + timeoutMs;

@@ -21,7 +21,7 @@ const DIR = join(ROOT, "examples/prometheus");
 const promtool = Bun.which("promtool");
 if (!promtool) console.log("promtool not installed (Debian's prometheus package): skipping promtool check/test of examples/prometheus");
 
-/** Every family rendered: a cluster primary with a static backend and a managed instance, on the listen engine. */
+/** Every family rendered: a cluster primary with a static backend and a managed instance, on the listen engine, sharing state through Redis. */
 const text = metricsText(
   statusBody({
     backends: [backend("b1", { url: "http://10.0.0.11:3000" }), backend("i1", { url: "http://127.0.0.1:5001", managed: true, restarts: 2 })],
@@ -31,6 +31,7 @@ const text = metricsText(
     scaling: { min: 1, max: 4, desired: 1, load: 0, lastAction: null, actions: { up: 0, down: 0 } },
     edge: { refused: 0, rateLimited: 0, noBackend: 0, retries: 0, retriesDenied: 0, bytesIn: 0, bytesOut: 0, connections: 1, webSockets: 0, queued: 0 },
     workers: [{ index: 0, pid: 1, totalRequests: 0 }],
+    nodes: [{ id: "h:4000", host: "h", port: 4000, version: "0.1.0", started: "2026-01-01T00:00:00Z", lastSeen: "2026-01-01T00:00:01Z", instances: [] }],
   }),
 );
 
