@@ -346,7 +346,7 @@ export class Balancer {
     }
     for (const { url, weight } of diff.reweighted) {
       const member = statics.find((b) => b.url === url);
-      if (member) member.weight = weight;
+      if (member) this.pool.setWeight(member, weight);
       changes.push(`${url} weight ${weight}`);
     }
     for (const url of diff.removed) {

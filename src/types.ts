@@ -8,8 +8,9 @@ export type BackendState = "starting" | "healthy" | "unhealthy" | "draining" | "
 /**
  * One upstream the balancer can route to: a static backend from the config or
  * a managed instance the supervisor started. The pool store owns these objects
- * and is the only writer of health and state; the proxy moves the request
- * counters; strategies only read.
+ * and is their only writer: the proxy, the supervisor, reloads and the shared
+ * registry go through its methods (begin/release/recordOutcome, setState,
+ * setWeight, ...); the load sampler alone writes `load`; strategies only read.
  */
 export interface Backend {
   /** Stable id used by `/lb-status` and `/lb-admin` (`b1`, `i3`, ...). */

@@ -11,15 +11,12 @@ import type { CircuitChange, Member, Pool } from "../runtime/pool.ts";
 
 export function recordResponse(pool: Pool, log: Logger, backend: Member, status: number): void {
   bump(backend.outcomes, statusClass(status));
-  const failed = countsAsFailure(status);
-  if (failed) backend.failedRequests++;
-  const change = pool.recordOutcome(backend, failed);
+  const change = pool.recordOutcome(backend, countsAsFailure(status));
   if (change) logCircuit(log, backend, change);
 }
 
 export function recordFailure(pool: Pool, log: Logger, backend: Member, failure: UpstreamFailure): void {
   bump(backend.outcomes, failure === "timeout" ? OUT_TIMEOUT : OUT_UPSTREAM_ERROR);
-  backend.failedRequests++;
   const change = pool.recordOutcome(backend, true);
   if (change) logCircuit(log, backend, change);
 }

@@ -227,8 +227,9 @@ export class Pool {
     return change || unejected ? { change, unejected } : NO_OUTCOME;
   }
 
-  /** Folds one proxied request's outcome in; returns how it moved the circuit, if it did. */
+  /** Folds one proxied request's outcome in (failedRequests, the circuit); returns how it moved the circuit, if it did. */
   recordOutcome(member: Member, failed: boolean): CircuitChange | undefined {
+    if (failed) member.failedRequests++;
     const eject = this.#health.eject;
     if (eject.errorRate > 0) {
       member.windowRequests++;
@@ -255,6 +256,28 @@ export class Pool {
     member.windowRequests = 0;
     member.windowFailures = 0;
     member.windowStart = now;
+  }
+
+  /** A new weight (config reload, shared registry). */
+  setWeight(member: Member, weight: number): void {
+    member.weight = weight;
+    this.onChange();
+  }
+
+  /** A managed instance just became ready: slow start runs until `until` (0: none). */
+  startWarmup(member: Member, until: number): void {
+    member.warmUntil = until;
+  }
+
+  /** Its process is gone for good (the supervisor gave up on it). */
+  processGone(member: Member): void {
+    member.pid = undefined;
+    this.setState(member, "failed");
+  }
+
+  /** A WebSocket upgrade that never reached the backend: counted as a failed request, not folded into the circuit. */
+  countFailedUpgrade(member: Member): void {
+    member.failedRequests++;
   }
 
   /** Peers' verdict on a backend (shared state): true keeps new traffic off it. */

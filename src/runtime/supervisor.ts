@@ -243,7 +243,7 @@ export class Supervisor {
     slot.phase = "ready";
     slot.healthySince = performance.now();
     const member = slot.member;
-    member.warmUntil = this.#cfg.slowStart > 0 ? Date.now() + this.#cfg.slowStart : 0;
+    this.#pool.startWarmup(member, this.#cfg.slowStart > 0 ? Date.now() + this.#cfg.slowStart : 0);
     this.#pool.setState(member, "healthy");
     this.#log.info(`instance ${slot.id} ready on port ${instance.port}`);
     for (const wake of this.#readyWaiters) wake();
@@ -267,10 +267,7 @@ export class Supervisor {
     slot.streak = next.streak;
     if (next.kind === "failed") {
       slot.phase = "failed";
-      if (slot.member) {
-        slot.member.pid = undefined;
-        this.#pool.setState(slot.member, "failed");
-      }
+      if (slot.member) this.#pool.processGone(slot.member);
       this.#log.error(
         `instance ${slot.id} failed: ${next.streak.crashes} quick deaths in a row; not restarting it (POST /lb-admin/restart or SIGUSR2 to try again)`,
       );

@@ -174,7 +174,7 @@ export class SharedState {
       pool.addStatic({ ...parsed, weight: entry.weight, maxConnections: entry.maxConnections });
       log.info(`shared state: added backend ${entry.url}`);
     }
-    for (const { url, weight } of plan.reweight) byUrl(url)!.weight = weight;
+    for (const { url, weight } of plan.reweight) pool.setWeight(byUrl(url)!, weight);
     for (const url of plan.drain) {
       pool.setState(byUrl(url)!, "draining");
       this.#drainedByRegistry.add(url);

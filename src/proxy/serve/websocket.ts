@@ -99,7 +99,7 @@ export function createWebSocketUpgrade(deps: WebSocketDeps) {
     const opened = await waitOpen(upstream, deps.connectTimeout);
     if (opened !== true) {
       upstream.close();
-      backend.failedRequests++;
+      pool.countFailedUpgrade(backend);
       log.warn(`WebSocket to ${backend.url} failed: ${opened}`);
       return failureAsResponse({ kind: "bad-response", backend: backend.url, reason: opened });
     }
