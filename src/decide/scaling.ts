@@ -52,6 +52,8 @@ export interface LoadWindow {
   readonly stable: number;
   /** Average over the panic window. */
   readonly panic: number;
+  /** Average over the last second: what a panic sizes the pool for (the panic window fills as a spike goes on). */
+  readonly recent?: number;
   /** Instances taking traffic. */
   readonly ready: number;
   /** Since when (same clock as `now`) the sampled load has stayed below `scaleDownThreshold` per ready instance. */
@@ -128,7 +130,10 @@ export function planScale(window: LoadWindow, state: ScaleState, policy: Scaling
   const panicUntil = spike || (panicking && panicAvg > up) ? now + policy.stableWindow : state.panicUntil;
 
   if (panicking) {
-    const to = clamp(Math.max(state.desired, panicWants, stableAvg > up ? instancesFor(window.stable, up) : 0));
+    // The spike is detected on the panic window; the pool is sized for the load now, which that
+    // window's average only reaches a whole window later (2 -> 4 -> 8 -> 10 over 4.6 s, measured).
+    const nowWants = window.recent !== undefined && window.recent > window.panic ? instancesFor(window.recent, up) : 0;
+    const to = clamp(Math.max(state.desired, panicWants, nowWants, stableAvg > up ? instancesFor(window.stable, up) : 0));
     if (to > state.desired) return act(to, `avg load ${fmt(panicAvg, up)} > ${up}, panic`, { panicUntil });
     return { state: { ...state, panicUntil } };
   }

@@ -119,7 +119,14 @@ export class LoadSampler {
     for (const member of this.#pool.backends) if (member.managed && member.state === "healthy") ready++;
     // Until a whole idleTimeout has been sampled, the peak is unknown: no scale-down on it.
     const peak = this.#recent.count < this.#recent.size ? Number.POSITIVE_INFINITY : this.#recent.max();
-    return { stable: this.#managed.meanOfLast(this.#stableSamples), panic: this.#managed.meanOfLast(this.#panicSamples), ready, quietSince: this.#lastBusyAt, peak };
+    return {
+      stable: this.#managed.meanOfLast(this.#stableSamples),
+      panic: this.#managed.meanOfLast(this.#panicSamples),
+      recent: this.#managed.meanOfLast(Math.round(1000 / SAMPLE_EVERY_MS)),
+      ready,
+      quietSince: this.#lastBusyAt,
+      peak,
+    };
   }
 
   task(): Task {
