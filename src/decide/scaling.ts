@@ -134,7 +134,7 @@ export function planScale(window: LoadWindow, state: ScaleState, policy: Scaling
     // window's average only reaches a whole window later (2 -> 4 -> 8 -> 10 over 4.6 s, measured).
     const nowWants = window.recent !== undefined && window.recent > window.panic ? instancesFor(window.recent, up) : 0;
     const to = clamp(Math.max(state.desired, panicWants, nowWants, stableAvg > up ? instancesFor(window.stable, up) : 0));
-    if (to > state.desired) return act(to, `avg load ${fmt(panicAvg, up)} > ${up}, panic`, { panicUntil });
+    if (to > state.desired) return act(to, `avg load ${fmt(nowWants > panicWants ? window.recent! / window.ready : panicAvg, up)} > ${up}, panic`, { panicUntil });
     return { state: { ...state, panicUntil } };
   }
 

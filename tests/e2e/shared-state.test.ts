@@ -5,7 +5,8 @@
  * its own probes notice, nodes list each other and a killed one disappears
  * after its TTL, and Redis killed mid-traffic and restarted costs no request,
  * says so once per node and once again when it is back, refusing admin
- * changes meanwhile.
+ * changes meanwhile. The Redis requires a password (in the URL); the admin
+ * token never reaches it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -47,8 +48,11 @@ async function node(healthInterval: number): Promise<Running> {
   return startFulcrum(["--config", file]);
 }
 
+/** The Redis wants a password, given in the URL as operators give it. */
+const PASSWORD = "s3cret pass";
+
 beforeAll(async () => {
-  redis = await startRedis();
+  redis = await startRedis(undefined, PASSWORD);
   [a, b, c] = await Promise.all([startBackend("a"), startBackend("b"), startBackend("c")]);
   one = await node(300);
   // The second node probes rarely: what it knows of a dead backend comes from the first.
@@ -122,7 +126,7 @@ describe("shared state through Redis", () => {
     expect(refused.status).toBe(503);
     expect(((await refused.json()) as { error: string }).error).toContain("shared state (Redis) unavailable");
     await Bun.sleep(1000);
-    redis = await startRedis(redis.port);
+    redis = await startRedis(redis.port, PASSWORD);
     await one.stdout.wait(/shared state: Redis is back/, 5000);
     await two.stdout.wait(/shared state: Redis is back/, 5000);
     await Bun.sleep(500);
@@ -139,6 +143,18 @@ describe("shared state through Redis", () => {
     expect((await admin(one, "POST", "backends", { url: c.url })).status).toBe(201);
     await waitFor(async () => (await urls(two)).includes(c.url), 1000, "c on the second node after the recovery");
   }, 30_000);
+
+  test("the admin token is never written to Redis; every key is under the cluster's namespace", async () => {
+    const cli = (args: string[]) => Bun.spawnSync(["redis-cli", "-p", String(redis.port), "-a", PASSWORD, "--no-auth-warning", ...args]).stdout.toString();
+    const keys = cli(["--scan"]).split("\n").filter(Boolean);
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.filter((k) => !k.startsWith("fulcrum:e2e:"))).toEqual([]);
+    for (const key of keys) {
+      const type = cli(["TYPE", key]).trim();
+      const value = type === "hash" ? cli(["HGETALL", key]) : type === "string" ? cli(["GET", key]) : "";
+      expect(value).not.toContain(TOKEN);
+    }
+  });
 
   test("a node killed disappears from the other's list within its TTL", async () => {
     await waitFor(async () => (await status(one)).nodes?.length === 2, 3000, "both nodes listed again");

@@ -195,12 +195,19 @@ export function freePort(): number {
   return port;
 }
 
-/** A throwaway redis-server on 127.0.0.1 (no persistence); pass `port` to start it again where it was. */
-export async function startRedis(port = freePort()): Promise<{ url: string; port: number; proc: Running["proc"]; stop(): Promise<void> }> {
-  const redis = spawnTracked(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+/**
+ * A throwaway redis-server on 127.0.0.1 (no persistence); pass `port` to start
+ * it again where it was, `password` to require one (the URL carries it).
+ */
+export async function startRedis(
+  port = freePort(),
+  password?: string,
+): Promise<{ url: string; port: number; proc: Running["proc"]; stop(): Promise<void> }> {
+  const auth = password ? ["--requirepass", password] : [];
+  const redis = spawnTracked(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...auth]);
   await redis.stdout.wait(/Ready to accept connections/);
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: password ? `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`,
     port,
     proc: redis.proc,
     async stop() {
