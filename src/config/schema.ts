@@ -5,6 +5,7 @@
  *
  * All durations are milliseconds and all sizes bytes unless a name says otherwise.
  */
+import type { EjectConfig } from "../decide/ejection.ts";
 import type { Strategy } from "../types.ts";
 
 export const STRATEGY_NAMES = ["round-robin", "least-load", "weighted", "p2c", "hash"] as const;
@@ -237,14 +238,7 @@ export interface ResolvedConfig {
     readonly timeout: number;
     readonly rise: number;
     readonly fall: number;
-    readonly eject: {
-      readonly consecutiveFailures: number;
-      readonly baseTime: number;
-      readonly errorRate: number;
-      readonly minRequests: number;
-      readonly window: number;
-      readonly trials: number;
-    };
+    readonly eject: EjectConfig;
   };
   readonly scaling: {
     readonly checkInterval: number;

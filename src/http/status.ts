@@ -7,6 +7,7 @@
 import { LATENCY_BUCKETS, type LatencyCounts } from "../runtime/latency.ts";
 import { BACKEND_OUTCOMES, type BackendOutcome } from "../runtime/outcomes.ts";
 import type { Circuit } from "../decide/ejection.ts";
+import type { NodeInfo } from "../shared-state/shared-state.ts";
 import type { BackendView } from "../types.ts";
 
 /** A backend as the status reports it: its counters and, when kept, its latency histogram, outcome counts and circuit. */
@@ -61,15 +62,8 @@ export interface StatusFacts {
   readonly nodes?: readonly NodeStatus[];
 }
 
-export interface NodeStatus {
-  readonly id: string;
-  readonly host: string;
-  readonly port: number;
-  readonly version: string;
-  readonly started: string;
-  readonly lastSeen: string;
-  readonly instances: readonly { readonly id: string; readonly url: string; readonly state: string }[];
-}
+/** A node sharing this pool through Redis (shared-state/shared-state.ts). */
+export type NodeStatus = NodeInfo;
 
 export function statusBody(facts: StatusFacts) {
   return {

@@ -15,8 +15,8 @@
 import { expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { runChaos, type ChaosBackend } from "../helpers/chaos.ts";
-import { cleanupAfterAll, randomBasePort, startBackend, startFulcrum, tempDir, type Running } from "../helpers/procs.ts";
+import { runChaos } from "../helpers/chaos.ts";
+import { cleanupAfterAll, randomBasePort, restartableBackend, startBackend, startFulcrum, tempDir } from "../helpers/procs.ts";
 
 cleanupAfterAll();
 
@@ -26,19 +26,6 @@ const SICK_500 = "500 forced 500";
 /** The run's length; 9 s in the suite. The disruptions' times below are for 9 s and scale with it. */
 const DURATION_MS = Number(process.env.CHAOS_PROOF_MS ?? 9000);
 const at = (ms: number) => Math.round((ms * DURATION_MS) / 9000);
-
-async function restartable(name: string): Promise<ChaosBackend & { readonly url: string }> {
-  let running: Running = await startBackend(name);
-  const port = running.port;
-  return {
-    name,
-    url: running.url,
-    kill: () => running.stop("SIGKILL").then(() => undefined),
-    async start() {
-      running = await startBackend(name, port);
-    },
-  };
-}
 
 interface Status {
   traffic: { retries: number; queued: number; connections: number | null };
@@ -55,7 +42,7 @@ const alive = (pid: number) => {
 };
 
 test("kills, reloads, an admin scale-down and a breaker at once: no failed request, nothing leaked", async () => {
-  const restarting = await Promise.all([restartable("a"), restartable("b"), restartable("c")]);
+  const restarting = await Promise.all([restartableBackend("a"), restartableBackend("b"), restartableBackend("c")]);
   const sick = await startBackend("sick");
   const urls = [...restarting.map((b) => b.url), sick.url];
   const file = join(tempDir(), "lb.json");

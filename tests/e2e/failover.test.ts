@@ -6,26 +6,10 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runChaos, type ChaosBackend } from "../helpers/chaos.ts";
-import { cleanupAfterAll, startBackend, startFulcrum, tempDir, type Running } from "../helpers/procs.ts";
+import { runChaos } from "../helpers/chaos.ts";
+import { cleanupAfterAll, restartableBackend, startFulcrum, tempDir } from "../helpers/procs.ts";
 
 cleanupAfterAll();
-
-/** A fixture backend that the chaos loop can kill and bring back on the same port. */
-async function restartable(name: string): Promise<ChaosBackend & { readonly url: string }> {
-  let running: Running = await startBackend(name);
-  const port = running.port;
-  return {
-    name,
-    url: running.url,
-    async kill() {
-      await running.stop("SIGKILL");
-    },
-    async start() {
-      running = await startBackend(name, port);
-    },
-  };
-}
 
 function configFile(backends: readonly string[]): string {
   const file = join(tempDir(), "lb.json");
@@ -38,7 +22,7 @@ function configFile(backends: readonly string[]): string {
 
 describe("failover while backends restart", () => {
   test("two backends killed and restarted in turn between probes: no request fails while one is up", async () => {
-    const backends = await Promise.all([restartable("a"), restartable("b")]);
+    const backends = await Promise.all([restartableBackend("a"), restartableBackend("b")]);
     const lb = await startFulcrum(["--config", configFile(backends.map((b) => b.url))]);
     const result = await runChaos({ url: lb.url, path: "/slow?ms=5", backends, clients: 16, durationMs: 9000, killEveryMs: 2000, downMs: 1000 });
     expect(result.kills).toBeGreaterThanOrEqual(3);
@@ -47,7 +31,7 @@ describe("failover while backends restart", () => {
   }, 30_000);
 
   test("three backends, one removed and added back by two SIGHUP reloads meanwhile: no request fails", async () => {
-    const backends = await Promise.all([restartable("a"), restartable("b"), restartable("c")]);
+    const backends = await Promise.all([restartableBackend("a"), restartableBackend("b"), restartableBackend("c")]);
     const urls = backends.map((b) => b.url);
     const file = configFile(urls);
     const lb = await startFulcrum(["--config", file]);

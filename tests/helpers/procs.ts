@@ -171,6 +171,22 @@ function withProxySettings(args: string[], settings: Record<string, string>): st
   return ["--config", file, ...rest];
 }
 
+/** A fixture backend that a chaos loop (helpers/chaos.ts) can kill and bring back on the same port. */
+export async function restartableBackend(name: string): Promise<{ name: string; url: string; kill(): Promise<void>; start(): Promise<void> }> {
+  let running: Running = await startBackend(name);
+  const port = running.port;
+  return {
+    name,
+    url: running.url,
+    async kill() {
+      await running.stop("SIGKILL");
+    },
+    async start() {
+      running = await startBackend(name, port);
+    },
+  };
+}
+
 /** Writes `files` into a fresh temp directory and returns its path. */
 export function tempDir(files: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), "fulcrum-test-"));
