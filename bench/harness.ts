@@ -22,7 +22,7 @@ import type { Subprocess } from "bun";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort, waitHttp } from "./procs.ts";
+import { freePort, untilWoken, waitHttp } from "./procs.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BENCH = import.meta.dir;
@@ -202,25 +202,12 @@ class OutputLog {
     })().catch(() => {});
   }
   wait(pattern: RegExp, timeoutMs: number, what: string): Promise<RegExpMatchArray> {
-    return new Promise((resolvePromise, reject) => {
-      const check = () => {
-        const m = this.text.match(pattern);
-        if (m) {
-          done();
-          resolvePromise(m);
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; output so far:\n${this.text.slice(-2000)}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-      };
-      this.#waiters.add(check);
-      check();
-    });
+    return untilWoken(
+      this.#waiters,
+      () => this.text.match(pattern) ?? undefined,
+      timeoutMs,
+      () => new Error(`timed out after ${timeoutMs} ms waiting for ${what}; output so far:\n${this.text.slice(-2000)}`),
+    );
   }
 }
 

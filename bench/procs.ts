@@ -86,3 +86,35 @@ export async function waitHttp(url: string, timeoutMs: number, what: string): Pr
   }
   throw new Error(`${what} did not answer 200 at ${url} within ${timeoutMs} ms (${last})`);
 }
+
+/**
+ * Resolves with the first value `check` returns (it is asked now and on every
+ * wake: the caller calls each function in `waiters` when its output grows);
+ * `check` may throw to reject. Rejects with `timedOut()` after `timeoutMs`.
+ */
+export function untilWoken<T>(waiters: Set<() => void>, check: () => T | undefined, timeoutMs: number, timedOut: () => Error): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      waiters.delete(wake);
+    };
+    const wake = () => {
+      try {
+        const value = check();
+        if (value === undefined) return;
+        done();
+        resolvePromise(value);
+      } catch (error) {
+        done();
+        reject(error);
+      }
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(timedOut());
+    }, timeoutMs);
+    waiters.add(wake);
+    wake();
+  });
+}
+

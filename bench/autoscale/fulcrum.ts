@@ -7,7 +7,7 @@
  */
 import type { Subprocess } from "bun";
 import { appendFileSync, readdirSync, readFileSync } from "node:fs";
-import { ROOT } from "../procs.ts";
+import { ROOT, untilWoken } from "../procs.ts";
 
 // ───────────────────────────── /proc ─────────────────────────────
 
@@ -152,31 +152,15 @@ export class Fulcrum {
 
   /** The first line matching `pattern`; rejects if Fulcrum exits first or after `timeoutMs`. */
   waitLine(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-    return new Promise((resolvePromise, reject) => {
-      const check = () => {
-        for (const l of this.lines) {
-          const m = pattern.exec(l.text);
-          if (m) {
-            done();
-            return resolvePromise(m);
-          }
-        }
-        if (this.exitCode !== undefined) {
-          done();
-          reject(new Error(`Fulcrum exited (${this.exitCode}) before printing ${pattern}; output:\n${this.tail()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}; output so far:\n${this.tail()}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-      };
-      this.#waiters.add(check);
-      check();
-    });
+    const check = () => {
+      for (const l of this.lines) {
+        const m = pattern.exec(l.text);
+        if (m) return m;
+      }
+      if (this.exitCode !== undefined) throw new Error(`Fulcrum exited (${this.exitCode}) before printing ${pattern}; output:\n${this.tail()}`);
+      return undefined;
+    };
+    return untilWoken(this.#waiters, check, timeoutMs, () => new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}; output so far:\n${this.tail()}`));
   }
 
   tail(n = 30): string {
