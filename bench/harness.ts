@@ -22,7 +22,7 @@ import type { Subprocess } from "bun";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort, untilWoken, waitHttp } from "./procs.ts";
+import { freePort, statFields, untilWoken, waitHttp } from "./procs.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BENCH = import.meta.dir;
@@ -117,15 +117,6 @@ const say = (line: string) => console.error(`bench: ${line}`);
 
 const CLK_TCK = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
 
-/** Fields of /proc/PID/stat after the command name: [0] = state (field 3). */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return text.slice(text.lastIndexOf(")") + 2).split(" ");
-  } catch {
-    return undefined;
-  }
-}
 /** utime + stime in clock ticks, all threads (field 14 + 15). */
 function cpuTicks(pid: number): number {
   const f = statFields(pid);

@@ -3,6 +3,7 @@
  * until they print a line and killed by PID at exit (or on Ctrl-C).
  */
 import type { Subprocess } from "bun";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dir, "..");
@@ -116,5 +117,15 @@ export function untilWoken<T>(waiters: Set<() => void>, check: () => T | undefin
     waiters.add(wake);
     wake();
   });
+}
+
+/** Fields of /proc/PID/stat after the command name: [0] = state, [1] = ppid, [2] = pgrp, [11]/[12] = utime/stime, [19] = start time; undefined once it is gone. */
+export function statFields(pid: number): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return text.slice(text.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
 }
 

@@ -7,19 +7,10 @@
  */
 import type { Subprocess } from "bun";
 import { appendFileSync, readdirSync, readFileSync } from "node:fs";
-import { ROOT, untilWoken } from "../procs.ts";
+import { ROOT, statFields, untilWoken } from "../procs.ts";
 
 // ───────────────────────────── /proc ─────────────────────────────
 
-/** Fields of /proc/PID/stat after the command name: [0] = state, [1] = ppid, [2] = pgrp, [19] = start time. */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return text.slice(text.lastIndexOf(")") + 2).split(" ");
-  } catch {
-    return undefined;
-  }
-}
 const startTime = (pid: number) => statFields(pid)?.[19];
 /** Running (not a zombie) and still the same process (start time matches). */
 export function alive(pid: number, start: string | undefined): boolean {

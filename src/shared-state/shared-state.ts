@@ -23,7 +23,7 @@ import type { ResolvedBackend } from "../config/schema.ts";
 import { decodeEntries, downByPeers, encodeEntry, planRegistry, type RegistryEntry } from "../decide/peers.ts";
 import { parseBackendUrl } from "../config/backends.ts";
 import type { Logger } from "../runtime/log.ts";
-import type { Member, Pool } from "../runtime/pool.ts";
+import type { Pool } from "../runtime/pool.ts";
 import type { SharedStore } from "./store.ts";
 
 /** How often a node heartbeats, publishes its health view and syncs (also on every published change). */
@@ -236,7 +236,3 @@ export class SharedState {
   }
 }
 
-/** Members by URL, for admin routes that take an id. */
-export function staticByUrl(pool: Pool, url: string): Member | undefined {
-  return pool.backends.find((b) => !b.managed && b.url === url);
-}
