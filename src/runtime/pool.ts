@@ -5,48 +5,13 @@
  * under its feet). Every state change recomputes `available`.
  */
 import type { ResolvedBackend, ResolvedConfig } from "../config/schema.ts";
-import { advanceOutlier, type Circuit, FRESH_OUTLIER, isEjected, mayEject, type OpenReason, type Outlier, probePassed, recordOutcome, trialSlots } from "../decide/ejection.ts";
-import { nextHealth, type ProbeStreak } from "../decide/health.ts";
-import type { Backend, BackendSnapshot, BackendState } from "../types.ts";
-import { LatencyHistogram } from "./latency.ts";
-import { bump, newBackendOutcomes, OUT_EJECTIONS, OUT_HEALTH_DOWN, OUT_HEALTH_UP } from "./outcomes.ts";
+import { advanceOutlier, type Circuit, isEjected, mayEject, type OpenReason, probePassed, recordOutcome, trialSlots } from "../decide/ejection.ts";
+import { nextHealth } from "../decide/health.ts";
+import type { BackendSnapshot, BackendState } from "../types.ts";
+import { inPanic, type Member, type MemberFields, memberSnapshot, newMember } from "./member.ts";
+import { bump, OUT_EJECTIONS, OUT_HEALTH_DOWN, OUT_HEALTH_UP } from "./outcomes.ts";
 
-/** Backend plus the bookkeeping only the pool touches. */
-export interface Member extends Backend {
-  streak: ProbeStreak;
-  /** Passive health: the backend's circuit (decide/ejection.ts). */
-  outlier: Outlier;
-  /** This process's share of `maxConnections` as configured; `slots` narrows to the trial count while half-open. */
-  readonly configuredSlots: number;
-  slots: number;
-  /** The error-rate window: requests and failures since `windowStart` (counted only when `eject.errorRate` is on). */
-  windowRequests: number;
-  windowFailures: number;
-  windowStart: number;
-  /** A quorum of peer nodes reports it down (cluster.redis, decide/peers.ts): no new traffic here either. */
-  peerDown: boolean;
-  /** Set once the first probe result was logged, so startup shows each backend's health once. */
-  probed: boolean;
-  /** Active probes that passed so far (a worker ends its passive ejection when the primary's count moves). */
-  probePasses: number;
-  /** Time to response headers of every response from this backend (this process's). */
-  readonly latency: LatencyHistogram;
-  /** This process's outcome counters for the backend, indexed by BACKEND_OUTCOMES (runtime/outcomes.ts). */
-  readonly outcomes: number[];
-  /** In a cluster's primary: the workers' counters for this backend, summed (see cluster/primary.ts). */
-  readonly remote: RemoteCounters;
-}
-
-/** The workers' share of a backend's counters. Totals only grow while the member exists; `inflight` is their latest sum. */
-export interface RemoteCounters {
-  inflight: number;
-  /** The worst circuit any worker has for this backend (workers keep their own passive health). */
-  circuit: Circuit;
-  total: number;
-  failed: number;
-  readonly latency: LatencyHistogram;
-  readonly outcomes: number[];
-}
+export type { Member, RemoteCounters } from "./member.ts";
 
 /** Weight of the newest response time in the EWMA (about the last 10 responses). */
 const EWMA_ALPHA = 0.2;
@@ -110,11 +75,7 @@ export class Pool {
   }
   #limited = false;
 
-  /**
-   * Envoy's panic mode: fewer than `proxy.panicThreshold` of the live backends
-   * (healthy or unhealthy, not starting, draining or stopped) are available, so
-   * selection spreads over all live ones rather than crushing the few left.
-   */
+  /** Envoy's panic mode (member.ts `inPanic`): selection spreads over every live backend. */
   get panic(): boolean {
     return this.#panic;
   }
@@ -128,19 +89,9 @@ export class Pool {
   }
 
   #updatePanic(): void {
-    if (this.#panicThreshold <= 0) {
-      this.#panic = false;
-      return;
-    }
-    let live = 0;
-    let available = 0;
-    for (const m of this.#members) {
-      if (m.state !== "healthy" && m.state !== "unhealthy") continue;
-      live++;
-      if (m.available) available++;
-    }
-    this.#panic = live > 0 && available < this.#panicThreshold * live;
+    this.#panic = inPanic(this.#members, this.#panicThreshold);
   }
+
 
   /**
    * Stops new traffic to `member` and waits (up to `timeoutMs`) for its
@@ -324,33 +275,8 @@ export class Pool {
     this.#updatePanic();
   }
 
-  #add(fields: Pick<Member, "id" | "url" | "host" | "port" | "weight" | "maxConnections" | "managed" | "state">): Member {
-    const configuredSlots = fields.maxConnections > 0 ? Math.max(1, Math.ceil(fields.maxConnections / this.#processes)) : 0;
-    const member: Member = {
-      ...fields,
-      configuredSlots,
-      slots: configuredSlots,
-      windowRequests: 0,
-      windowFailures: 0,
-      windowStart: Date.now(),
-      peerDown: false,
-      pid: undefined,
-      available: false,
-      inflight: 0,
-      totalRequests: 0,
-      failedRequests: 0,
-      responseTimeMs: 0,
-      load: 0,
-      restarts: 0,
-      warmUntil: 0,
-      latency: new LatencyHistogram(),
-      outcomes: newBackendOutcomes(),
-      remote: { inflight: 0, circuit: "closed", total: 0, failed: 0, latency: new LatencyHistogram(), outcomes: newBackendOutcomes() },
-      streak: { healthy: fields.state === "healthy", count: 0 },
-      outlier: FRESH_OUTLIER,
-      probed: false,
-      probePasses: 0,
-    };
+  #add(fields: MemberFields): Member {
+    const member = newMember(fields, this.#processes);
     this.#members = [...this.#members, member];
     this.#refresh(member);
     this.#limited = this.#members.some((m) => m.slots > 0);
@@ -389,20 +315,7 @@ export class Pool {
 
   /** What a cluster worker needs of each backend. */
   snapshot(): BackendSnapshot[] {
-    return this.#members.map((m) => ({
-      id: m.id,
-      url: m.url,
-      host: m.host,
-      port: m.port,
-      weight: m.weight,
-      managed: m.managed,
-      state: m.state,
-      pid: m.pid ?? null,
-      restarts: m.restarts,
-      warmUntil: m.warmUntil,
-      probePasses: m.probePasses,
-      maxConnections: m.maxConnections,
-      peerDown: m.peerDown,
-    }));
+    return this.#members.map(memberSnapshot);
   }
+
 }
