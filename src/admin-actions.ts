@@ -11,7 +11,9 @@ import type { RegistryEntry } from "./decide/peers.ts";
 import type { AdminActions, Refusal } from "./http/admin.ts";
 import { backendStatus } from "./http/status.ts";
 import type { Logger } from "./runtime/log.ts";
+import type { Autoscaler } from "./runtime/autoscaler.ts";
 import type { Pool } from "./runtime/pool.ts";
+import type { Supervisor } from "./runtime/supervisor.ts";
 import { type SharedState, SharedStateUnavailable } from "./shared-state/shared-state.ts";
 
 /** Managed instances, as admin sees them. */
@@ -31,6 +33,18 @@ export interface AdminTarget {
   /** How long a removed backend may drain. */
   readonly drainMs: () => number;
   reload(): Promise<{ ok: true; changes: string[] } | { ok: false; errors: string[] }>;
+}
+
+/** Admin's view of the supervisor and the autoscaler. */
+export function instanceControl(supervisor: Supervisor, autoscaler: Autoscaler): InstanceControl {
+  return {
+    scale: (desired, reason) => autoscaler.manualScale(desired, reason),
+    remove: (id) => supervisor.remove(id),
+    rollingRestart: () => {
+      void supervisor.rollingRestart();
+      return supervisor.desired;
+    },
+  };
 }
 
 const NO_INSTANCES: Refusal = { ok: false, status: 409, error: "no managed instances: `instances` is not configured" };

@@ -7,10 +7,9 @@ import { ConfigError, formatIssue } from "./config/fields.ts";
 import { fixedAtStart, notBuiltYet } from "./config/not-built.ts";
 import type { ResolvedConfig } from "./config/schema.ts";
 import { diffBackends } from "./decide/backend-diff.ts";
-import { worseCircuit } from "./decide/ejection.ts";
 import { pathOf } from "./proxy/serve/request-checks.ts";
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from "./decide/restart.ts";
-import { type AdminTarget, createAdminActions } from "./admin-actions.ts";
+import { type AdminTarget, createAdminActions, instanceControl } from "./admin-actions.ts";
 import { createAdmin } from "./http/admin.ts";
 import { createEndpoints } from "./http/endpoints.ts";
 import { EventStreams } from "./http/events.ts";
@@ -20,7 +19,6 @@ import { ClusterWorker } from "./cluster/worker.ts";
 import { Autoscaler, scalingPolicy } from "./runtime/autoscaler.ts";
 import { ChildRegistry } from "./runtime/child-registry.ts";
 import { ejectionTask, probeTask } from "./runtime/health-tasks.ts";
-import { sumLatency } from "./runtime/latency.ts";
 import { LoadSampler } from "./runtime/load-sampler.ts";
 import type { Logger } from "./runtime/log.ts";
 import { Pool } from "./runtime/pool.ts";
@@ -36,10 +34,8 @@ import { startServeEdge, type Edge } from "./proxy/serve/edge.ts";
 import { addCounts, EDGE_COUNT_NAMES, edgeCounts, EdgeStats } from "./runtime/outcomes.ts";
 import { SlotQueue } from "./proxy/queue.ts";
 import { RetryBudget } from "./proxy/retry-budget.ts";
-import { SharedState, SYNC_EVERY_MS } from "./shared-state/shared-state.ts";
-import { RedisStore } from "./shared-state/store.ts";
-import { hostname } from "node:os";
-import pkg from "../package.json" with { type: "json" };
+import { joinCluster } from "./shared-state/join.ts";
+import { type SharedState, SYNC_EVERY_MS } from "./shared-state/shared-state.ts";
 
 /** Idle upstream connections of the listen engine close after this (below common 5 s backend keep-alive timeouts). */
 const UPSTREAM_IDLE_MS = 4000;
@@ -195,7 +191,11 @@ export class Balancer {
         fetch: async (req) => (await serveOwn(req, pathOf(req.url))) ?? Response.json({ error: "not found" }, { status: 404 }),
       });
     }
-    if (this.#config.cluster.redis && role.kind !== "worker") await this.#startShared(this.#config.cluster.redis);
+    const redis = this.#config.cluster.redis;
+    if (redis && role.kind !== "worker") {
+      const drainMs = () => this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS;
+      this.#shared = await joinCluster({ url: redis, config: this.#config, port: this.port, pool: this.pool, log: this.#log, drainMs });
+    }
     this.#startScheduler();
     if (role.kind === "worker") return this.#log.info(`worker ${role.index} serving on port ${this.port}`);
     if (role.kind === "primary") {
@@ -229,35 +229,8 @@ export class Balancer {
       },
       drainMs: () => this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS,
       reload: () => this.reload(),
-      instances: () => {
-        const { supervisor, autoscaler } = this;
-        if (!supervisor || !autoscaler) return undefined;
-        return {
-          scale: (desired, reason) => autoscaler.manualScale(desired, reason),
-          remove: (id) => supervisor.remove(id),
-          rollingRestart: () => {
-            void supervisor.rollingRestart();
-            return supervisor.desired;
-          },
-        };
-      },
+      instances: () => (this.supervisor && this.autoscaler ? instanceControl(this.supervisor, this.autoscaler) : undefined),
     };
-  }
-
-  async #startShared(url: string): Promise<void> {
-    const { name } = this.#config.cluster;
-    const shared = new SharedState({
-      store: new RedisStore(url),
-      name,
-      self: { id: `${hostname()}:${this.port}`, host: hostname(), port: this.port, version: pkg.version, started: new Date().toISOString() },
-      pool: this.pool,
-      log: this.#log,
-      drainMs: () => this.#config.instances?.stopTimeout ?? DEFAULT_DRAIN_MS,
-      healthTtlMs: Math.max(3000, 3 * this.#config.health.interval),
-    });
-    this.#shared = shared;
-    await shared.start();
-    if (shared.available) this.#log.info(`shared state: node ${shared.nodes[0]!.id} joined cluster "${name}" (${shared.nodes.length} node(s))`);
   }
 
   #startScheduler(): void {
@@ -276,20 +249,7 @@ export class Balancer {
     const scaling = this.autoscaler?.status() ?? { min: 0, max: 0, desired: 0, load: 0, lastAction: null };
     const primary = this.#primary;
     return {
-      // In a cluster, a backend's counters are this process's plus the workers'.
-      backends: primary
-        ? this.pool.backends.map((b) => ({
-            ...b,
-            // The workers route, so their circuits are the ones that matter: the worst one shows.
-            circuit: worseCircuit(b.outlier.circuit, b.remote.circuit),
-            available: b.available && b.remote.circuit !== "open",
-            inflight: b.inflight + b.remote.inflight,
-            totalRequests: b.totalRequests + b.remote.total,
-            failedRequests: b.failedRequests + b.remote.failed,
-            latency: sumLatency(b.latency, b.remote.latency),
-            outcomes: addCounts(b.outcomes, b.remote.outcomes),
-          }))
-        : this.pool.backends.map((b) => ({ ...b, circuit: b.outlier.circuit })),
+      backends: primary ? primary.hostBackends() : this.pool.backends.map((b) => ({ ...b, circuit: b.outlier.circuit })),
       edge: this.#edgeFacts(),
       strategy: this.#traffic.strategy.name,
       uptime: (performance.now() - this.#started) / 1000,

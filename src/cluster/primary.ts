@@ -9,6 +9,8 @@
  */
 import type { Subprocess } from "bun";
 import { type Circuit, worseCircuit } from "../decide/ejection.ts";
+import type { StatusBackend } from "../http/status.ts";
+import { sumLatency } from "../runtime/latency.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { Pool } from "../runtime/pool.ts";
 import type { TrafficSeries } from "../runtime/series.ts";
@@ -192,6 +194,21 @@ export class ClusterPrimary {
   #dropCounters(worker: WorkerProcess): void {
     worker.counters = new Map();
     this.#sumInflight();
+  }
+
+  /** The host's view of each backend: this process's counters plus the workers'. */
+  hostBackends(): StatusBackend[] {
+    return this.#services.pool.backends.map((b) => ({
+      ...b,
+      // The workers route, so their circuits are the ones that matter: the worst one shows.
+      circuit: worseCircuit(b.outlier.circuit, b.remote.circuit),
+      available: b.available && b.remote.circuit !== "open",
+      inflight: b.inflight + b.remote.inflight,
+      totalRequests: b.totalRequests + b.remote.total,
+      failedRequests: b.failedRequests + b.remote.failed,
+      latency: sumLatency(b.latency, b.remote.latency),
+      outcomes: addCounts(b.outcomes, b.remote.outcomes),
+    }));
   }
 
   /** Gauges: in flight summed over the workers; the circuit, the worst any worker has (open, then half-open). */
